@@ -1,0 +1,49 @@
+/* Whole-network passes and the mini-batch epoch loop. Templated header: include after gd_real.h.
+ *
+ * Threading and determinism: a batch of B rows is cut into row shards whose size depends only on
+ * B and the layer sizes, never on the thread count. Forward, loss and the dX products run per
+ * shard; every weight gradient dW is cut into fixed tiles of W and each entry sums over the whole
+ * batch in row order inside one GEMM. Threads only choose which shard or tile they compute, so the
+ * same seed gives the same bits for any n_threads, with no cross-thread reduction at all. */
+
+typedef struct {
+    int64_t n;                  /* rows in X */
+    const gd_real *X;           /* n × sizes[0] */
+    const gd_real *y_real;      /* n × sizes[L], real targets (NULL for class-index losses) */
+    const int64_t *y_index;     /* n class indices (NULL for real-target losses) */
+} GD(gd_data);
+
+typedef struct {
+    gd_real *params;            /* gd_n_params() values */
+    gd_real *grads;             /* same layout */
+    gd_real *velocity;          /* momentum buffer, same layout (unused when momentum = 0) */
+    int64_t step;               /* optimizer steps taken so far */
+} GD(gd_state);
+
+/* Workspace (in gd_real elements) for training or loss_and_grad on batches of up to batch_rows. */
+int64_t GD(gd_train_workspace_len)(const gd_net *net, int64_t batch_rows);
+/* Workspace for gd_forward with the context's thread count. */
+int64_t GD(gd_forward_workspace_len)(const gd_ctx *ctx, const gd_net *net);
+
+/* out = network(X) for n rows; out: n × sizes[L]. Rows are done in chunks, chunks in parallel. */
+gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *params, int64_t n,
+                         const gd_real *X, gd_real *out, gd_real *work, int64_t work_len);
+
+/* Loss and gradient (into state->grads) of one batch: the rows rows[0..B) of data (rows == NULL:
+ * rows 0..B). When opt != NULL, then one optimizer step on state (and state->step += 1).
+ * *loss_out = batch loss including penalties. A non-finite loss returns GD_ERR_NONFINITE before
+ * any parameter changes. */
+gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
+                            const gd_sgd *opt, const GD(gd_data) *data, const int64_t *rows,
+                            int64_t B, GD(gd_state) *state, gd_real *work, int64_t work_len,
+                            double *loss_out);
+
+/* Batches [first_batch, end_batch) of an epoch over the permutation perm (n entries): batch k is
+ * rows perm[k·batch_size .. min(n, (k+1)·batch_size)), the last one may be smaller. Adds
+ * Σ batch_loss·batch_rows to *loss_sum. On GD_ERR_NONFINITE, *bad_batch is the batch index and
+ * that batch made no update. */
+gd_status GD(gd_train_batches)(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
+                               const gd_sgd *opt, const GD(gd_data) *data, const int64_t *perm,
+                               int64_t batch_size, int64_t first_batch, int64_t end_batch,
+                               GD(gd_state) *state, gd_real *work, int64_t work_len,
+                               double *loss_sum, int64_t *bad_batch);

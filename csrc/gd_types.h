@@ -1,0 +1,86 @@
+/* gdcore C core: types shared by both element types (float and double).
+ *
+ * Conventions for every kernel: row-major matrices, inputs const, outputs last, the caller owns
+ * all memory (kernels never allocate), errors come back as a gd_status and never print. */
+#ifndef GD_TYPES_H
+#define GD_TYPES_H
+
+#include <stdint.h>
+
+typedef enum {
+    GD_OK = 0,
+    GD_ERR_ARG = 1,        /* a size or pointer argument is invalid */
+    GD_ERR_NONFINITE = 2,  /* the loss became NaN or infinite; the update of that batch was skipped */
+    GD_ERR_LABEL = 3,      /* a class index is outside [0, n_classes) */
+    GD_ERR_WORKSPACE = 4   /* the workspace given is smaller than gd_workspace_len() asks */
+} gd_status;
+
+typedef enum {
+    GD_ACT_IDENTITY = 0,
+    GD_ACT_RELU = 1,
+    GD_ACT_LEAKY_RELU = 2,
+    GD_ACT_SIGMOID = 3,
+    GD_ACT_TANH = 4,
+    GD_ACT_GELU = 5
+} gd_act;
+
+typedef enum {
+    GD_LOSS_CROSS_ENTROPY = 0,  /* softmax + NLL over logits, class-index targets */
+    GD_LOSS_BCE = 1,            /* binary cross-entropy with logits, targets in {0, 1} */
+    GD_LOSS_MSE = 2,
+    GD_LOSS_MAE = 3,
+    GD_LOSS_HUBER = 4,
+    GD_LOSS_HINGE = 5           /* multi-class margin, as torch.nn.MultiMarginLoss(p=1, margin=1) */
+} gd_loss_kind;
+
+/* Row-major GEMM: C = alpha·op(A)·op(B) + beta·C with op(A): M×K, op(B): K×N, C: M×N.
+ * trans_a / trans_b are 0 or 1. The Python boundary passes BLAS (scipy.linalg.cython_blas);
+ * C tests pass a plain reference loop. */
+typedef void (*gd_sgemm_fn)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                            float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                            float beta, float *C, int64_t ldc);
+typedef void (*gd_dgemm_fn)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                            double alpha, const double *A, int64_t lda, const double *B, int64_t ldb,
+                            double beta, double *C, int64_t ldc);
+
+typedef struct {
+    gd_sgemm_fn sgemm;
+    gd_dgemm_fn dgemm;
+    int n_threads;  /* upper bound on OpenMP threads; small work uses fewer */
+} gd_ctx;
+
+/* A multilayer perceptron: layer l maps sizes[l] inputs to sizes[l+1] outputs, y = act_l(x·W_l + b_l).
+ * Parameters live in one flat buffer: W_0 (sizes[0]×sizes[1], row-major), b_0, W_1, b_1, ...
+ * Gradients and optimizer state use the same layout. */
+typedef struct {
+    int64_t n_layers;
+    const int64_t *sizes;   /* n_layers + 1 entries */
+    const int32_t *acts;    /* n_layers gd_act values */
+    double negative_slope;  /* of leaky_relu */
+} gd_net;
+
+typedef struct {
+    int32_t kind;   /* gd_loss_kind */
+    double delta;   /* huber threshold */
+    double l1;      /* penalty l1·Σ|W| over every weight matrix (not biases) */
+    double l2;      /* penalty ½·l2·Σ W² over every weight matrix (not biases) */
+} gd_loss;
+
+/* SGD with PyTorch's semantics (torch.optim.SGD):
+ *   g ← g + weight_decay·p
+ *   v ← g on the first step, else v ← momentum·v + (1 − dampening)·g      (when momentum ≠ 0)
+ *   p ← p − lr·(g + momentum·v if nesterov else v)                         (p − lr·g when momentum = 0) */
+typedef struct {
+    double lr;
+    double momentum;
+    double dampening;
+    double weight_decay;
+    int32_t nesterov;
+} gd_sgd;
+
+int64_t gd_n_params(const gd_net *net);
+/* 1 when the core was built with OpenMP; the largest thread count OpenMP would use now. */
+int gd_openmp_enabled(void);
+int gd_max_threads(void);
+
+#endif

@@ -1,0 +1,296 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""The one boundary between Python and the C core (csrc/).
+
+Python code (models.py, losses.py, optim.py) validates shapes, dtypes and values once; the
+functions here take C-contiguous arrays of matching dtype, pass their pointers to C and release
+the GIL for the whole call. They return the C status code; gdcore._errors turns it into an
+exception. GEMM comes from SciPy's BLAS (scipy.linalg.cython_blas), handed to C as a pointer.
+"""
+from libc.stdint cimport int32_t, int64_t
+from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+ctypedef fused real:
+    float
+    double
+
+
+# Row-major C = alpha·op(A)·op(B) + beta·C through column-major BLAS: a row-major matrix is its
+# column-major transpose, so compute Cᵀ = op(B)ᵀ·op(A)ᵀ by swapping the operands.
+cdef void _sgemm_row_major(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                           const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                           float *C, int64_t ldc) noexcept nogil:
+    cdef char ta = b'T' if trans_a else b'N'
+    cdef char tb = b'T' if trans_b else b'N'
+    cdef int m = <int>N, n = <int>M, k = <int>K
+    cdef int ld_b = <int>ldb, ld_a = <int>lda, ld_c = <int>ldc
+    sgemm(&tb, &ta, &m, &n, &k, &alpha, <float *>B, &ld_b, <float *>A, &ld_a, &beta, C, &ld_c)
+
+
+cdef void _dgemm_row_major(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, double alpha,
+                           const double *A, int64_t lda, const double *B, int64_t ldb, double beta,
+                           double *C, int64_t ldc) noexcept nogil:
+    cdef char ta = b'T' if trans_a else b'N'
+    cdef char tb = b'T' if trans_b else b'N'
+    cdef int m = <int>N, n = <int>M, k = <int>K
+    cdef int ld_b = <int>ldb, ld_a = <int>lda, ld_c = <int>ldc
+    dgemm(&tb, &ta, &m, &n, &k, &alpha, <double *>B, &ld_b, <double *>A, &ld_a, &beta, C, &ld_c)
+
+
+cdef gd_ctx _context(int n_threads) noexcept:
+    cdef gd_ctx ctx
+    ctx.sgemm = _sgemm_row_major
+    ctx.dgemm = _dgemm_row_major
+    ctx.n_threads = n_threads if n_threads > 0 else 1
+    return ctx
+
+
+OK = GD_OK
+ERR_ARG = GD_ERR_ARG
+ERR_NONFINITE = GD_ERR_NONFINITE
+ERR_LABEL = GD_ERR_LABEL
+ERR_WORKSPACE = GD_ERR_WORKSPACE
+
+
+def openmp_enabled():
+    """True when the C core was compiled with OpenMP."""
+    return bool(gd_openmp_enabled())
+
+
+def max_threads():
+    """omp_get_max_threads(): honours OMP_NUM_THREADS; 1 without OpenMP."""
+    return gd_max_threads()
+
+
+cdef class Network:
+    """Layer sizes and activations of an MLP, as the C core sees them (a gd_net)."""
+    cdef gd_net net
+    cdef readonly object sizes
+    cdef readonly object acts
+    cdef int64_t[::1] _sizes
+    cdef int32_t[::1] _acts
+
+    def __cinit__(self, int64_t[::1] sizes not None, int32_t[::1] acts not None, double negative_slope):
+        if acts.shape[0] < 1 or sizes.shape[0] != acts.shape[0] + 1:
+            raise ValueError("need n_layers >= 1 activations and n_layers + 1 sizes")
+        self._sizes = sizes
+        self._acts = acts
+        self.sizes = sizes.base if sizes.base is not None else sizes
+        self.acts = acts.base if acts.base is not None else acts
+        self.net.n_layers = acts.shape[0]
+        self.net.sizes = &self._sizes[0]
+        self.net.acts = &self._acts[0]
+        self.net.negative_slope = negative_slope
+
+    @property
+    def n_params(self):
+        return gd_n_params(&self.net)
+
+    def train_workspace_len(self, int64_t batch_rows, dtype_is_double):
+        if dtype_is_double:
+            return gd_train_workspace_len_f64(&self.net, batch_rows)
+        return gd_train_workspace_len_f32(&self.net, batch_rows)
+
+    def forward_workspace_len(self, int n_threads, dtype_is_double):
+        cdef gd_ctx ctx = _context(n_threads)
+        if dtype_is_double:
+            return gd_forward_workspace_len_f64(&ctx, &self.net)
+        return gd_forward_workspace_len_f32(&ctx, &self.net)
+
+
+# ---------------------------------------------------------------------------------------------
+# Single kernels: thin wrappers the tests compare with their NumPy twins (gdcore.reference).
+
+def act_forward(int act, double negative_slope, real[::1] Z not None, real[::1] A not None):
+    """A = act(Z), elementwise."""
+    with nogil:
+        if real is float:
+            gd_act_forward_f32(act, <float>negative_slope, Z.shape[0], &Z[0], &A[0])
+        else:
+            gd_act_forward_f64(act, negative_slope, Z.shape[0], &Z[0], &A[0])
+
+
+def act_backward(int act, double negative_slope, real[::1] Z not None, real[::1] A not None,
+                 real[::1] dA not None, real[::1] dZ not None):
+    """dZ = dA ⊙ act'(Z)."""
+    with nogil:
+        if real is float:
+            gd_act_backward_f32(act, <float>negative_slope, Z.shape[0], &Z[0], &A[0], &dA[0], &dZ[0])
+        else:
+            gd_act_backward_f64(act, negative_slope, Z.shape[0], &Z[0], &A[0], &dA[0], &dZ[0])
+
+
+def loss_rows(int kind, double delta, real[:, ::1] out not None, real[:, ::1] y_real,
+              int64_t[::1] y_index, real[::1] row_loss not None, real[:, ::1] grad):
+    """Per-row loss contributions (their sum is the mean loss) and, if grad is given, ∂loss/∂out."""
+    cdef gd_loss spec
+    cdef gd_status status
+    cdef const real *y_ptr = NULL
+    cdef const int64_t *index_ptr = NULL
+    cdef real *grad_ptr = NULL
+    spec.kind = kind
+    spec.delta = delta
+    spec.l1 = 0
+    spec.l2 = 0
+    if y_real is not None:
+        y_ptr = &y_real[0, 0]
+    if y_index is not None:
+        index_ptr = &y_index[0]
+    if grad is not None:
+        grad_ptr = &grad[0, 0]
+    with nogil:
+        if real is float:
+            status = gd_loss_rows_f32(&spec, out.shape[0], out.shape[0], out.shape[1], &out[0, 0],
+                                      y_ptr, index_ptr, NULL, &row_loss[0], grad_ptr)
+        else:
+            status = gd_loss_rows_f64(&spec, out.shape[0], out.shape[0], out.shape[1], &out[0, 0],
+                                      y_ptr, index_ptr, NULL, &row_loss[0], grad_ptr)
+    return status
+
+
+def penalty(double l1, double l2, real[::1] W not None, real[::1] grad_W not None):
+    """Return l1·Σ|W| + ½·l2·ΣW² and add its gradient into grad_W."""
+    if real is float:
+        return gd_penalty_f32(l1, l2, W.shape[0], &W[0], &grad_W[0])
+    return gd_penalty_f64(l1, l2, W.shape[0], &W[0], &grad_W[0])
+
+
+def dense_forward(int act, double negative_slope, real[:, ::1] X not None, real[:, ::1] W not None,
+                  real[::1] b not None, real[:, ::1] Z not None, real[:, ::1] A not None):
+    """Z = X·W + b, A = act(Z)."""
+    cdef gd_ctx ctx = _context(1)
+    with nogil:
+        if real is float:
+            gd_dense_forward_f32(&ctx, X.shape[0], X.shape[1], W.shape[1], &X[0, 0], X.shape[1],
+                                 &W[0, 0], &b[0], act, <float>negative_slope, &Z[0, 0], &A[0, 0])
+        else:
+            gd_dense_forward_f64(&ctx, X.shape[0], X.shape[1], W.shape[1], &X[0, 0], X.shape[1],
+                                 &W[0, 0], &b[0], act, negative_slope, &Z[0, 0], &A[0, 0])
+
+
+def dense_backward(int act, double negative_slope, real[:, ::1] X not None, real[:, ::1] W not None,
+                   real[:, ::1] Z not None, real[:, ::1] A not None, real[:, ::1] dA not None,
+                   real[:, ::1] dW not None, real[::1] db not None, real[:, ::1] dX):
+    """dZ = dA ⊙ act'(Z) (in place in dA), dW = Xᵀ·dZ, db = Σ dZ, dX = dZ·Wᵀ (when dX is given)."""
+    cdef gd_ctx ctx = _context(1)
+    cdef int64_t B = X.shape[0], I = X.shape[1], O = W.shape[1]
+    cdef real *dX_ptr = NULL
+    if dX is not None:
+        dX_ptr = &dX[0, 0]
+    with nogil:
+        if real is float:
+            gd_dense_backward_rows_f32(&ctx, B, I, O, &W[0, 0], &Z[0, 0], &A[0, 0], act,
+                                       <float>negative_slope, &dA[0, 0], dX_ptr)
+            gd_dense_backward_weights_f32(&ctx, B, I, O, &X[0, 0], I, &dA[0, 0], 0, I, 0, O,
+                                          &dW[0, 0], &db[0])
+        else:
+            gd_dense_backward_rows_f64(&ctx, B, I, O, &W[0, 0], &Z[0, 0], &A[0, 0], act,
+                                       negative_slope, &dA[0, 0], dX_ptr)
+            gd_dense_backward_weights_f64(&ctx, B, I, O, &X[0, 0], I, &dA[0, 0], 0, I, 0, O,
+                                          &dW[0, 0], &db[0])
+
+
+cdef gd_sgd _sgd_spec(opt):
+    cdef gd_sgd spec
+    spec.lr, spec.momentum, spec.dampening, spec.weight_decay, spec.nesterov = opt
+    return spec
+
+
+def sgd_update(opt, bint first_step, real[::1] grad not None, real[::1] param not None,
+               real[::1] velocity not None):
+    """One SGD step in place; opt = (lr, momentum, dampening, weight_decay, nesterov)."""
+    cdef gd_sgd spec = _sgd_spec(opt)
+    with nogil:
+        if real is float:
+            gd_sgd_update_f32(&spec, first_step, param.shape[0], &grad[0], &param[0], &velocity[0])
+        else:
+            gd_sgd_update_f64(&spec, first_step, param.shape[0], &grad[0], &param[0], &velocity[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole-network calls.
+
+def forward(Network network, int n_threads, real[::1] params not None, real[:, ::1] X not None,
+            real[:, ::1] out not None, real[::1] work not None):
+    """out = network(X); returns the C status."""
+    cdef gd_ctx ctx = _context(n_threads)
+    cdef gd_status status
+    cdef real *X_ptr = NULL
+    if X.shape[0] == 0:
+        return GD_OK
+    with nogil:
+        if real is float:
+            status = gd_forward_f32(&ctx, &network.net, &params[0], X.shape[0], &X[0, 0],
+                                    &out[0, 0], &work[0], work.shape[0])
+        else:
+            status = gd_forward_f64(&ctx, &network.net, &params[0], X.shape[0], &X[0, 0],
+                                    &out[0, 0], &work[0], work.shape[0])
+    return status
+
+
+def train(Network network, int n_threads, loss, opt, real[::1] params not None,
+          real[::1] grads not None, real[::1] velocity, int64_t step, real[:, ::1] X not None,
+          real[:, ::1] y_real, int64_t[::1] y_index, int64_t[::1] perm, int64_t batch_size,
+          int64_t first_batch, int64_t end_batch, real[::1] work not None):
+    """Run batches [first_batch, end_batch) of an epoch over perm with the GIL released.
+
+    loss = (kind, delta, l1, l2); opt = (lr, momentum, dampening, weight_decay, nesterov), or None
+    for no update (then perm must be None and the one batch is all of X: loss_and_grad).
+    Returns (status, loss_sum, step, bad_batch): loss_sum = Σ batch_loss·batch_rows.
+    """
+    cdef gd_ctx ctx = _context(n_threads)
+    cdef gd_loss loss_spec
+    cdef gd_sgd opt_spec
+    cdef const gd_sgd *opt_ptr = NULL
+    cdef gd_data_f32 data32
+    cdef gd_data_f64 data64
+    cdef gd_state_f32 state32
+    cdef gd_state_f64 state64
+    cdef gd_status status
+    cdef double loss_sum = 0, batch_loss = 0
+    cdef int64_t bad_batch = -1
+    cdef const int64_t *perm_ptr = NULL
+
+    loss_spec.kind, loss_spec.delta, loss_spec.l1, loss_spec.l2 = loss
+    if opt is not None:
+        opt_spec = _sgd_spec(opt)
+        opt_ptr = &opt_spec
+    if perm is not None:
+        perm_ptr = &perm[0]
+    if real is float:
+        data32.n = X.shape[0]
+        data32.X = &X[0, 0]
+        data32.y_real = &y_real[0, 0] if y_real is not None else NULL
+        data32.y_index = &y_index[0] if y_index is not None else NULL
+        state32.params = &params[0]
+        state32.grads = &grads[0]
+        state32.velocity = &velocity[0] if velocity is not None else NULL
+        state32.step = step
+    else:
+        data64.n = X.shape[0]
+        data64.X = &X[0, 0]
+        data64.y_real = &y_real[0, 0] if y_real is not None else NULL
+        data64.y_index = &y_index[0] if y_index is not None else NULL
+        state64.params = &params[0]
+        state64.grads = &grads[0]
+        state64.velocity = &velocity[0] if velocity is not None else NULL
+        state64.step = step
+
+    with nogil:
+        if perm_ptr == NULL:
+            if real is float:
+                status = gd_batch_step_f32(&ctx, &network.net, &loss_spec, opt_ptr, &data32, NULL,
+                                           data32.n, &state32, &work[0], work.shape[0], &batch_loss)
+            else:
+                status = gd_batch_step_f64(&ctx, &network.net, &loss_spec, opt_ptr, &data64, NULL,
+                                           data64.n, &state64, &work[0], work.shape[0], &batch_loss)
+            loss_sum = batch_loss * X.shape[0]
+        else:
+            if real is float:
+                status = gd_train_batches_f32(&ctx, &network.net, &loss_spec, opt_ptr, &data32,
+                                              perm_ptr, batch_size, first_batch, end_batch, &state32,
+                                              &work[0], work.shape[0], &loss_sum, &bad_batch)
+            else:
+                status = gd_train_batches_f64(&ctx, &network.net, &loss_spec, opt_ptr, &data64,
+                                              perm_ptr, batch_size, first_batch, end_batch, &state64,
+                                              &work[0], work.shape[0], &loss_sum, &bad_batch)
+    return status, loss_sum, (state32.step if real is float else state64.step), bad_batch

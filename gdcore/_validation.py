@@ -1,0 +1,91 @@
+"""Input checks shared by the model and the estimators. Every failure names the argument."""
+import numbers
+
+import numpy as np
+
+
+def _as_array(value, name):
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged lists, unconvertible objects
+        raise ValueError(f"{name} cannot be read as a rectangular array: {exc}") from None
+
+
+def check_X(X, n_features, dtype, name="X"):
+    """Return X as a C-contiguous 2-D array of ``dtype`` with ``n_features`` columns, all finite."""
+    if X is None:
+        raise TypeError(f"{name} must be an array of shape (n_samples, {n_features}), got None")
+    arr = _as_array(X, name)
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        if arr.dtype.kind == "c":
+            raise TypeError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}") from None
+    if arr.ndim == 1 and n_features == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D of shape (n_samples, {n_features}), got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 samples")
+    if arr.shape[1] != n_features:
+        raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinity"
+                         + (" (after conversion to float32)" if dtype == np.float32 else ""))
+    return arr
+
+
+def check_y(y, loss, n_samples, n_outputs, dtype, name="y"):
+    """Return targets as the C core wants them: int64 class indices of shape (n_samples,) for
+    index losses, or a C-contiguous (n_samples, n_outputs) array of ``dtype`` otherwise."""
+    if y is None:
+        raise TypeError(f"{name} must be an array of targets, got None")
+    arr = _as_array(y, name)
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}") from None
+    if arr.shape[:1] != (n_samples,):
+        raise ValueError(f"{name} has {arr.shape[0] if arr.ndim else 0} samples but X has {n_samples}")
+    if loss.targets == "index":
+        if arr.ndim != 1:
+            raise ValueError(f"{name} must be 1-D class indices for {loss.name}, got shape {arr.shape}")
+        if arr.dtype.kind == "f":
+            if not np.isfinite(arr).all():
+                raise ValueError(f"{name} contains NaN or infinity")
+            if not (arr == np.round(arr)).all():
+                raise ValueError(f"{name} must hold integer class indices for {loss.name}")
+        if arr.min() < 0 or arr.max() >= n_outputs:
+            raise ValueError(f"{name} holds class indices outside [0, {n_outputs}) "
+                             f"(min {arr.min()}, max {arr.max()}); the model has {n_outputs} outputs")
+        return np.ascontiguousarray(arr, dtype=np.int64)
+    if arr.ndim == 1 and n_outputs == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2 or arr.shape[1] != n_outputs:
+        raise ValueError(f"{name} must have shape ({n_samples}, {n_outputs}) for {loss.name}, "
+                         f"got {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    if loss.name == "binary_cross_entropy" and ((arr < 0) | (arr > 1)).any():
+        raise ValueError(f"{name} must be in [0, 1] for binary_cross_entropy")
+    return arr
+
+
+def check_positive_int(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def check_non_negative_number(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+            or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)

@@ -1,0 +1,190 @@
+"""Readers for data sets stored in files: MNIST IDX files and .npz archives."""
+
+import gzip
+import math
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+# IDX magic number: two zero bytes, a type code (0x08 = unsigned byte) and
+# the number of dimensions.
+IMAGES_MAGIC = 0x00000803
+LABELS_MAGIC = 0x00000801
+
+# File name prefixes per kind. The official files use "-idx3-ubyte"; many
+# mirrors use ".idx3-ubyte" instead. Either may be gzip-compressed.
+MNIST_PREFIXES = {"train": "train", "test": "t10k"}
+
+READ_CHUNK_BYTES = 1 << 20
+
+
+def _candidate_names(prefix, part, ndim):
+    names = [f"{prefix}-{part}-idx{ndim}-ubyte", f"{prefix}-{part}.idx{ndim}-ubyte"]
+    return names + [name + ".gz" for name in names]
+
+
+def _find_file(folder, names):
+    for name in names:
+        candidate = folder / name
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"no MNIST file in folder {str(folder)!r}; looked for: {', '.join(names)}"
+    )
+
+
+def _read_exactly(stream, n_bytes, path, what):
+    """Read exactly ``n_bytes`` from ``stream``, then require end of file.
+
+    Reads in chunks so that a header declaring a huge size costs no more
+    memory than the file actually holds.
+    """
+    buffer = bytearray()
+    while len(buffer) < n_bytes:
+        chunk = stream.read(min(READ_CHUNK_BYTES, n_bytes - len(buffer)))
+        if not chunk:
+            raise ValueError(
+                f"{path}: truncated {what}: expected {n_bytes} bytes, "
+                f"found {len(buffer)}"
+            )
+        buffer += chunk
+    return buffer
+
+
+def _read_idx(path, magic):
+    """Read an IDX file of unsigned bytes and check its header and length.
+
+    Parameters
+    ----------
+    path : Path
+        File to read; a ``.gz`` suffix means gzip-compressed.
+    magic : int
+        Expected magic number, which fixes the number of dimensions.
+
+    Returns
+    -------
+    ndarray of uint8
+        The data, shaped as the header declares.
+    """
+    ndim = magic & 0xFF
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as stream:
+            header = _read_exactly(stream, 4, path, "header")
+            found_magic = int.from_bytes(header, "big")
+            if found_magic != magic:
+                raise ValueError(
+                    f"{path}: bad magic number 0x{found_magic:08x}, expected "
+                    f"0x{magic:08x} (unsigned bytes, {ndim} dimensions)"
+                )
+            dims_bytes = _read_exactly(stream, 4 * ndim, path, "header")
+            dims = [
+                int.from_bytes(dims_bytes[i : i + 4], "big") for i in range(0, 4 * ndim, 4)
+            ]
+            if 0 in dims:
+                raise ValueError(f"{path}: header declares a zero dimension {dims}")
+            n_data_bytes = math.prod(dims)
+            data = _read_exactly(stream, n_data_bytes, path, f"data for shape {dims}")
+            if stream.read(1):
+                raise ValueError(
+                    f"{path}: trailing bytes after the {n_data_bytes} data bytes "
+                    f"declared by the header (shape {dims})"
+                )
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise ValueError(f"{path}: not a valid gzip file ({error})") from error
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def load_mnist(path, kind="train"):
+    """Load MNIST-format IDX files from a folder.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Folder holding the files, e.g. ``train-images-idx3-ubyte`` and
+        ``train-labels-idx1-ubyte`` for ``kind="train"``, or ``t10k-...``
+        for ``kind="test"``. The variant names ``train-images.idx3-ubyte``
+        and gzip-compressed files with a ``.gz`` suffix are also found.
+    kind : {"train", "test"}
+        Which split to load.
+
+    Returns
+    -------
+    X : ndarray of float32, shape (n, rows * cols)
+        One image per row, pixels in row-major order. Values are the raw
+        bytes 0 to 255 and are **not scaled**; divide by 255 for [0, 1].
+    y : ndarray of int64, shape (n,)
+        The label of each image.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder or either file is missing.
+    ValueError
+        If `kind` is unknown or a file is malformed: wrong magic number,
+        truncated, trailing bytes, or image and label counts that differ.
+    """
+    if kind not in MNIST_PREFIXES:
+        raise ValueError(f"kind must be 'train' or 'test', got {kind!r}")
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"MNIST folder {str(folder)!r} is not a directory")
+    prefix = MNIST_PREFIXES[kind]
+    images_path = _find_file(folder, _candidate_names(prefix, "images", 3))
+    labels_path = _find_file(folder, _candidate_names(prefix, "labels", 1))
+
+    images = _read_idx(images_path, IMAGES_MAGIC)
+    labels = _read_idx(labels_path, LABELS_MAGIC)
+    if len(images) != len(labels):
+        raise ValueError(
+            f"{images_path} holds {len(images)} images but {labels_path} "
+            f"holds {len(labels)} labels"
+        )
+    X = images.reshape(len(images), -1).astype(np.float32)
+    y = labels.astype(np.int64)
+    return X, y
+
+
+def load_npz(path):
+    """Load a data set saved with ``numpy.savez(path, X=X, y=y)``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npz`` file. Pickled (object) arrays are refused.
+
+    Returns
+    -------
+    X : ndarray, shape (n, ...)
+        The inputs, with the stored dtype.
+    y : ndarray, shape (n,)
+        The targets, with the stored dtype.
+
+    Raises
+    ------
+    ValueError
+        If the file is not an .npz archive, lacks ``X`` or ``y``, holds
+        object arrays, or ``X`` and ``y`` differ in length.
+    """
+    # allow_pickle=False: unpickling a file can run arbitrary code.
+    archive = np.load(os.fspath(path), allow_pickle=False)
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: not an .npz archive")
+    with archive:
+        missing = [key for key in ("X", "y") if key not in archive.files]
+        if missing:
+            raise ValueError(
+                f"{path}: missing array(s) {missing}; found {archive.files}"
+            )
+        X = archive["X"]
+        y = archive["y"]
+    if X.ndim < 1 or y.ndim != 1:
+        raise ValueError(
+            f"{path}: X must have at least 1 dimension and y exactly 1; "
+            f"got shapes {X.shape} and {y.shape}"
+        )
+    if len(X) != len(y):
+        raise ValueError(f"{path}: X has {len(X)} rows but y has {len(y)}")
+    return X, y

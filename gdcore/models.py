@@ -1,0 +1,515 @@
+"""Models: a stack of Dense layers over one flat parameter buffer, trained by the C core."""
+import math
+import sys
+import threading
+import time
+
+import numpy as np
+
+from . import _core, losses, optim
+from ._threads import blas_single_thread, resolve_n_threads
+from ._validation import (check_non_negative_number, check_positive_int, check_X, check_y)
+from .layers import NEGATIVE_SLOPE, ACTIVATIONS, Dense
+
+_MAX_LAYERS = 64  # csrc/gd_train.c GD_MAX_LAYERS
+_PREDICT_CHUNK_ROWS = 128  # csrc/gd_train.c GD_PREDICT_ROWS: one chunk runs without threads
+
+
+class DivergenceError(FloatingPointError):
+    """The training loss became NaN or infinite. ``epoch`` and ``batch`` say where (0-based);
+    the update of that batch was not applied."""
+
+    def __init__(self, message, epoch=None, batch=None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.batch = batch
+
+
+def _raise_for_status(status, what):
+    if status == _core.OK:
+        return
+    if status == _core.ERR_LABEL:
+        raise ValueError(f"{what}: a class index in y is outside [0, n_outputs)")
+    if status == _core.ERR_NONFINITE:
+        raise DivergenceError(f"{what}: the loss is NaN or infinite")
+    raise RuntimeError(f"{what}: the C core reported error {status} (a gdcore bug; please report it)")
+
+
+def epoch_permutation(n_samples, seed, epoch):
+    """The row order of epoch ``epoch`` (0-based) for a fit with ``seed``: a NumPy permutation
+    drawn from ``default_rng([seed, epoch])``, so any epoch can be reproduced on its own."""
+    return np.random.default_rng([seed, epoch]).permutation(n_samples).astype(np.int64, copy=False)
+
+
+class History:
+    """What fit recorded: ``history[name]`` is a list with one value per epoch.
+
+    Keys: ``loss`` (mean training loss over the epoch, penalties included), ``seconds`` (wall time
+    of the epoch's training), ``lr``, and with validation data ``val_loss`` (and ``val_accuracy``
+    for classification losses).
+    """
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+
+    def _append(self, epoch, values):
+        self.epoch.append(epoch)
+        for key, value in values.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
+
+
+class _Progress:
+    """A dependency-free progress bar: redrawn in place on a terminal, one line per epoch otherwise."""
+
+    def __init__(self, verbose, epochs, n_batches, stream=None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.verbose = verbose
+        self.epochs = epochs
+        self.n_batches = n_batches
+        self.live = verbose == 1 and hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def batches_per_update(self):
+        return max(1, self.n_batches // 40) if self.live else self.n_batches
+
+    def update(self, epoch, batches_done):
+        if not self.live:
+            return
+        width = 30
+        filled = width * batches_done // self.n_batches
+        bar = "=" * filled + (">" if filled < width else "") + " " * (width - filled - 1)
+        self.stream.write(f"\rEpoch {epoch + 1}/{self.epochs} [{bar[:width]}] "
+                          f"{batches_done}/{self.n_batches}")
+        self.stream.flush()
+
+    def end_epoch(self, epoch, values):
+        if not self.verbose:
+            return
+        text = " - ".join(f"{k} {v:.4g}" if k != "seconds" else f"{v:.3f}s"
+                          for k, v in values.items() if k != "lr")
+        prefix = "\r" if self.live else ""
+        self.stream.write(f"{prefix}Epoch {epoch + 1}/{self.epochs} - {text}" + " " * 10 + "\n")
+        self.stream.flush()
+
+
+class Sequential:
+    """A multilayer perceptron: Dense layers applied in order.
+
+    All weights and biases live in one contiguous buffer; ``layers[i].W`` (shape (n_in, n_out))
+    and ``layers[i].b`` (shape (n_out,)) are NumPy views into it, so editing them edits the model.
+
+    Parameters
+    ----------
+    layers : list of Dense
+        Consecutive layers must agree: ``layers[i].n_out == layers[i + 1].n_in``.
+    dtype : {"float32", "float64"}, default="float32"
+        Element type of parameters and computation.
+    seed : int, default=0
+        Seeds the weight initialization and, when fit gets no seed, the shuffling.
+
+    Examples
+    --------
+    >>> import gdcore as gd
+    >>> model = gd.Sequential([gd.Dense(64, 32, activation="relu"), gd.Dense(32, 10)], seed=0)
+    >>> X, y = gd.datasets.load_digits()
+    >>> hist = model.fit(X / 16, y, loss="cross_entropy", optimizer=gd.optim.SGD(lr=0.1),
+    ...                  epochs=5, verbose=0)
+    """
+
+    def __init__(self, layers, *, dtype="float32", seed=0):
+        layers = list(layers) if not isinstance(layers, Dense) else [layers]
+        if not layers:
+            raise ValueError("layers must hold at least one Dense layer")
+        if len(layers) > _MAX_LAYERS:
+            raise ValueError(f"layers: at most {_MAX_LAYERS} layers are supported, got {len(layers)}")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Dense):
+                raise TypeError(f"layers[{i}] must be a gdcore.Dense, got {type(layer).__name__}")
+            if layer.W is not None:
+                raise ValueError(f"layers[{i}] already belongs to a model; create a new Dense")
+        for i in range(len(layers) - 1):
+            if layers[i].n_out != layers[i + 1].n_in:
+                raise ValueError(f"layers[{i}] has {layers[i].n_out} outputs but layers[{i + 1}] "
+                                 f"expects {layers[i + 1].n_in} inputs")
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            dtype = None
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        self.layers = layers
+        self.dtype = dtype
+        self.seed = int(seed)
+        self._rng = np.random.default_rng(self.seed)
+        sizes = np.array([layers[0].n_in] + [layer.n_out for layer in layers], dtype=np.int64)
+        acts = np.array([ACTIVATIONS[layer.activation] for layer in layers], dtype=np.int32)
+        self._network = _core.Network(sizes, acts, NEGATIVE_SLOPE)
+        self._params = np.zeros(self._network.n_params, dtype=self.dtype)
+        self._grads = np.zeros_like(self._params)
+        self._grad_views = []
+        offset = 0
+        for layer in layers:
+            n_w = layer.n_in * layer.n_out
+            layer.W = self._params[offset:offset + n_w].reshape(layer.n_in, layer.n_out)
+            layer.b = self._params[offset + n_w:offset + n_w + layer.n_out]
+            self._grad_views.append((self._grads[offset:offset + n_w].reshape(layer.n_in, layer.n_out),
+                                     self._grads[offset + n_w:offset + n_w + layer.n_out]))
+            offset += n_w + layer.n_out
+            layer.W[...] = layer._initial_weights(self._rng, self.dtype)
+        assert offset == self._params.size  # the views tile the flat buffer exactly
+        self._train_work = np.empty(0, dtype=self.dtype)
+        self._forward_work = np.empty(0, dtype=self.dtype)
+        self._step_optimizers = {}
+        self._lock = threading.RLock()
+        self.loss_ = None
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def n_inputs(self):
+        return self.layers[0].n_in
+
+    @property
+    def n_outputs(self):
+        return self.layers[-1].n_out
+
+    @property
+    def n_params(self):
+        """Number of weights and biases."""
+        return self._params.size
+
+    def get_weights(self):
+        """Return copies of the parameters: ``[W_0, b_0, W_1, b_1, ...]``."""
+        return [array.copy() for layer in self.layers for array in (layer.W, layer.b)]
+
+    def set_weights(self, weights):
+        """Copy ``[W_0, b_0, W_1, b_1, ...]`` into the model. Everything is checked before anything
+        is written, so a bad list leaves the model unchanged."""
+        weights = list(weights)
+        expected = [array for layer in self.layers for array in (layer.W, layer.b)]
+        if len(weights) != len(expected):
+            raise ValueError(f"weights must hold {len(expected)} arrays [W_0, b_0, ...], got {len(weights)}")
+        converted = []
+        for i, (new, old) in enumerate(zip(weights, expected)):
+            arr = np.asarray(new)
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"weights[{i}] must be real-valued, got dtype {arr.dtype}")
+            if arr.shape != old.shape:
+                raise ValueError(f"weights[{i}] must have shape {old.shape}, got {arr.shape}")
+            arr = arr.astype(self.dtype)
+            if not np.isfinite(arr).all():
+                raise ValueError(f"weights[{i}] contains NaN or infinity")
+            converted.append(arr)
+        with self._lock:
+            for new, old in zip(converted, expected):
+                old[...] = new
+
+    def __repr__(self):
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"{type(self).__name__}([{inner}], dtype={self.dtype.name!r})"
+
+    # ------------------------------------------------------------------ helpers
+    def _workspace(self, kind, length):
+        """A scratch buffer of at least ``length`` elements, kept and reused across calls."""
+        attr = "_train_work" if kind == "train" else "_forward_work"
+        work = getattr(self, attr)
+        if work.size < length:
+            work = np.empty(length, dtype=self.dtype)
+            setattr(self, attr, work)
+        return work
+
+    def _targets(self, y, loss, n_samples, name="y"):
+        y = check_y(y, loss, n_samples, self.n_outputs, self.dtype, name)
+        return (None, y) if loss.targets == "index" else (y, None)
+
+    def _forward(self, X, n_threads):
+        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        work = self._workspace("forward", self._network.forward_workspace_len(
+            n_threads, self.dtype == np.float64))
+        if X.shape[0] > _PREDICT_CHUNK_ROWS and n_threads > 1:
+            with blas_single_thread():
+                status = _core.forward(self._network, n_threads, self._params, X, out, work)
+        else:  # one chunk: C runs it on the calling thread, no pools involved
+            status = _core.forward(self._network, n_threads, self._params, X, out, work)
+        _raise_for_status(status, "predict")
+        return out
+
+    def _loss_value(self, out, y_real, y_index, loss):
+        row_loss = np.empty(out.shape[0], dtype=self.dtype)
+        status = _core.loss_rows(loss.kind, float(getattr(loss, "delta", 1.0)), out, y_real, y_index,
+                                 row_loss, None)
+        _raise_for_status(status, "evaluate")
+        return float(np.sum(row_loss, dtype=np.float64))
+
+    def _resolve_loss(self, loss):
+        if loss is None:
+            if self.loss_ is None:
+                raise ValueError("loss is required: this model has not been fit yet")
+            return self.loss_
+        return losses.get(loss)
+
+    # ------------------------------------------------------------------ inference
+    def predict(self, X, *, n_threads=None):
+        """Network output for each row of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+
+        Returns
+        -------
+        out : ndarray of shape (n_samples, n_outputs)
+            Raw outputs (logits for a classifier; see predict_proba and predict_classes).
+        """
+        X = check_X(X, self.n_inputs, self.dtype)
+        with self._lock:
+            return self._forward(X, resolve_n_threads(n_threads))
+
+    def predict_proba(self, X, *, n_threads=None):
+        """Class probabilities: softmax of the outputs, or the sigmoid of each output when the
+        model has one output or was trained with binary_cross_entropy.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_outputs)
+        """
+        out = self.predict(X, n_threads=n_threads)
+        if self.n_outputs == 1 or (self.loss_ is not None and self.loss_.name == "binary_cross_entropy"):
+            return 0.5 * (1.0 + np.tanh(0.5 * out))  # the sigmoid, without overflow warnings
+        out -= out.max(axis=1, keepdims=True)
+        np.exp(out, out=out)
+        out /= out.sum(axis=1, keepdims=True)
+        return out
+
+    def predict_classes(self, X, *, n_threads=None):
+        """Predicted class index per row: argmax of the outputs (output > 0 for one output)."""
+        out = self.predict(X, n_threads=n_threads)
+        if self.n_outputs == 1:
+            return (out[:, 0] > 0).astype(np.int64)
+        return out.argmax(axis=1)
+
+    def evaluate(self, X, y, *, loss=None, n_threads=None):
+        """Mean loss (penalties excluded) and, for classification losses, accuracy.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        loss : str or Loss, optional
+            Defaults to the loss of the last fit.
+
+        Returns
+        -------
+        dict with ``loss`` and, for cross_entropy, hinge and binary_cross_entropy, ``accuracy``.
+        """
+        loss = self._resolve_loss(loss)
+        X = check_X(X, self.n_inputs, self.dtype)
+        y_real, y_index = self._targets(y, loss, X.shape[0])
+        with self._lock:
+            out = self._forward(X, resolve_n_threads(n_threads))
+        return self._scores(out, y_real, y_index, loss)
+
+    def _scores(self, out, y_real, y_index, loss):
+        scores = {"loss": self._loss_value(out, y_real, y_index, loss)}
+        if y_index is not None:
+            scores["accuracy"] = float(np.mean(out.argmax(axis=1) == y_index))
+        elif loss.name == "binary_cross_entropy":
+            scores["accuracy"] = float(np.mean((out > 0) == (y_real > 0.5)))
+        return scores
+
+    # ------------------------------------------------------------------ training
+    def loss_and_grad(self, X, y, *, loss="mse", l1=0.0, l2=0.0, n_threads=None):
+        """Loss on all of (X, y) and its gradient, without changing the model.
+
+        Returns
+        -------
+        loss : float
+            Mean loss plus ``l1·Σ|W| + ½·l2·ΣW²`` over every weight matrix.
+        grads : list of (dW, db)
+            One pair per layer, shaped like (W, b).
+        """
+        loss = losses.get(loss)
+        l1 = check_non_negative_number(l1, "l1")
+        l2 = check_non_negative_number(l2, "l2")
+        X = check_X(X, self.n_inputs, self.dtype)
+        y_real, y_index = self._targets(y, loss, X.shape[0])
+        n_threads = resolve_n_threads(n_threads)
+        with self._lock, blas_single_thread():
+            work = self._workspace("train", self._network.train_workspace_len(
+                X.shape[0], self.dtype == np.float64))
+            status, loss_sum, _, _ = _core.train(self._network, n_threads, loss.spec(l1, l2), None,
+                                                 self._params, self._grads, None, 0, X, y_real,
+                                                 y_index, None, X.shape[0], 0, 1, work)
+            _raise_for_status(status, "loss_and_grad")
+            grads = [(dW.copy(), db.copy()) for dW, db in self._grad_views]
+        return loss_sum / X.shape[0], grads
+
+    def train_step(self, X, y, *, loss="cross_entropy", optimizer="sgd", l1=0.0, l2=0.0,
+                   n_threads=None):
+        """One gradient step on the batch (X, y), in place. Returns the batch loss before the step.
+
+        ``optimizer`` given by name is created once per model and name and then reused, so its
+        momentum carries over between calls; pass an Optimizer object to control it.
+        """
+        loss = losses.get(loss)
+        if isinstance(optimizer, str):
+            optimizer = self._step_optimizers.setdefault(optimizer.lower(), optim.get(optimizer))
+        opt = optim.get(optimizer)
+        l1 = check_non_negative_number(l1, "l1")
+        l2 = check_non_negative_number(l2, "l2")
+        X = check_X(X, self.n_inputs, self.dtype)
+        y_real, y_index = self._targets(y, loss, X.shape[0])
+        n_threads = resolve_n_threads(n_threads)
+        with self._lock, blas_single_thread():
+            state = opt._state_for(self)
+            work = self._workspace("train", self._network.train_workspace_len(
+                X.shape[0], self.dtype == np.float64))
+            status, loss_sum, state["step"], _ = _core.train(
+                self._network, n_threads, loss.spec(l1, l2), opt.spec(), self._params, self._grads,
+                state["velocity"], state["step"], X, y_real, y_index, None, X.shape[0], 0, 1, work)
+            _raise_for_status(status, "train_step")
+        return loss_sum / X.shape[0]
+
+    def fit(self, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, epochs=10,
+            batch_size=32, shuffle=True, seed=None, n_threads=None, validation_data=None,
+            l1=0.0, l2=0.0, verbose=1):
+        """Train by mini-batch gradient descent; each epoch runs in C with the GIL released.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class indices for cross_entropy and hinge; values in [0, 1] for
+            binary_cross_entropy; real values for mse, mae and huber.
+        loss : str or Loss, default="cross_entropy"
+        optimizer : str or Optimizer, default="sgd"
+            An Optimizer object keeps its momentum state across fit calls.
+        lr : float, optional
+            Learning rate for an optimizer given by name (default 0.01).
+        epochs : int, default=10
+        batch_size : int, default=32
+            1 is stochastic gradient descent; n_samples or more is full-batch gradient descent.
+            The last batch of an epoch may be smaller.
+        shuffle : bool, default=True
+            Visit rows in a new seeded random order every epoch (see epoch_permutation).
+        seed : int, optional
+            Seed of the shuffling; by default drawn from the model's seeded generator.
+        n_threads : int, optional
+            None or -1: all usable cores. Results are bit-identical for any thread count.
+        validation_data : (X_val, y_val), optional
+            Evaluated after every epoch (val_loss, and val_accuracy for classification).
+        l1, l2 : float, default=0.0
+            Penalty ``l1·Σ|W| + ½·l2·ΣW²`` over every weight matrix (not biases).
+        verbose : int, default=1
+            0 silent; 1 a progress bar (redrawn in place on a terminal); 2 one line per epoch.
+
+        Returns
+        -------
+        History
+
+        Raises
+        ------
+        DivergenceError
+            If the loss becomes NaN or infinite; the offending batch's update is not applied.
+        """
+        loss = losses.get(loss)
+        opt = optim.get(optimizer, lr)
+        if lr is not None and not isinstance(optimizer, str):
+            raise ValueError("lr is for an optimizer given by name; set lr on the Optimizer object")
+        epochs = check_positive_int(epochs, "epochs")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        l1 = check_non_negative_number(l1, "l1")
+        l2 = check_non_negative_number(l2, "l2")
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be a bool, got {shuffle!r}")
+        if verbose not in (0, 1, 2, False, True):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        if seed is None:
+            seed = int(self._rng.integers(2**63))
+        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+        X = check_X(X, self.n_inputs, self.dtype)
+        n_samples = X.shape[0]
+        y_real, y_index = self._targets(y, loss, n_samples)
+        validation = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (X_val, y_val)")
+            X_val = check_X(validation_data[0], self.n_inputs, self.dtype, "validation_data[0]")
+            validation = (X_val,) + self._targets(validation_data[1], loss, X_val.shape[0],
+                                                  "validation_data[1]")
+        n_threads = resolve_n_threads(n_threads)
+        batch_size = min(batch_size, n_samples)
+        n_batches = math.ceil(n_samples / batch_size)
+        history = History()
+        progress = _Progress(int(verbose), epochs, n_batches)
+        step = progress.batches_per_update()
+        loss_spec, opt_spec = loss.spec(l1, l2), opt.spec()
+
+        with self._lock, blas_single_thread():
+            state = opt._state_for(self)
+            work = self._workspace("train", self._network.train_workspace_len(
+                batch_size, self.dtype == np.float64))
+            for epoch in range(epochs):
+                perm = (epoch_permutation(n_samples, seed, epoch) if shuffle
+                        else np.arange(n_samples, dtype=np.int64))
+                start = time.perf_counter()
+                loss_sum = 0.0
+                for first in range(0, n_batches, step):
+                    end = min(n_batches, first + step)
+                    status, part, state["step"], bad_batch = _core.train(
+                        self._network, n_threads, loss_spec, opt_spec, self._params, self._grads,
+                        state["velocity"], state["step"], X, y_real, y_index, perm, batch_size,
+                        first, end, work)
+                    loss_sum += part
+                    if status == _core.ERR_NONFINITE:
+                        raise DivergenceError(
+                            f"fit: the loss became NaN or infinite at epoch {epoch}, batch {bad_batch}; "
+                            "try a smaller learning rate", epoch=epoch, batch=bad_batch)
+                    _raise_for_status(status, "fit")
+                    progress.update(epoch, end)
+                values = {"loss": loss_sum / n_samples}
+                seconds = time.perf_counter() - start
+                if validation is not None:
+                    out = self._forward(validation[0], n_threads)
+                    values.update({"val_" + k: v for k, v in
+                                   self._scores(out, validation[1], validation[2], loss).items()})
+                values["seconds"] = seconds
+                values["lr"] = opt_spec[0]
+                history._append(epoch, values)
+                progress.end_epoch(epoch, values)
+        self.loss_ = loss
+        return history
+
+
+class MLP(Sequential):
+    """Sequential of Dense layers from a list of sizes.
+
+    ``MLP([784, 128, 10], activation="relu")`` is
+    ``Sequential([Dense(784, 128, activation="relu"), Dense(128, 10)])``.
+
+    Parameters
+    ----------
+    sizes : list of int
+        Input size, hidden sizes, output size (at least two entries).
+    activation : str, default="relu"
+        Activation of the hidden layers.
+    output_activation : str, default="identity"
+        Activation of the last layer (identity for logits).
+    dtype, seed
+        As Sequential.
+    """
+
+    def __init__(self, sizes, *, activation="relu", output_activation="identity", dtype="float32",
+                 seed=0):
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"sizes must list at least an input and an output size, got {sizes!r}")
+        layers = [Dense(sizes[i], sizes[i + 1],
+                        activation=activation if i < len(sizes) - 2 else output_activation)
+                  for i in range(len(sizes) - 1)]
+        super().__init__(layers, dtype=dtype, seed=seed)
