@@ -16,13 +16,17 @@ static inline gd_real sigmoid_stable(gd_real z)
     return z >= 0 ? GD_ONE / (GD_ONE + e) : e / (GD_ONE + e);
 }
 
-/* gelu(z) = z·Φ(z), the exact erf form (torch's default). */
-static inline gd_real gelu_value(gd_real z) { return GD_HALF * z * (GD_ONE + erf(z * GD_INV_SQRT2)); }
+/* Φ(z) = ½·erfc(−z/√2): the same function as ½(1 + erf(z/√2)), without the cancellation that
+ * costs 1 + erf(...) most of its digits for negative z in float32. */
+static inline gd_real std_normal_cdf(gd_real z) { return GD_HALF * erfc(-z * GD_INV_SQRT2); }
+
+/* gelu(z) = z·Φ(z), the exact form (torch's default). */
+static inline gd_real gelu_value(gd_real z) { return z * std_normal_cdf(z); }
 
 /* gelu'(z) = Φ(z) + z·φ(z). */
 static inline gd_real gelu_slope(gd_real z)
 {
-    return GD_HALF * (GD_ONE + erf(z * GD_INV_SQRT2)) + z * GD_INV_SQRT2PI * exp(-GD_HALF * z * z);
+    return std_normal_cdf(z) + z * GD_INV_SQRT2PI * exp(-GD_HALF * z * z);
 }
 
 /* A[i] = act(Z[i]); A may alias Z. */

@@ -19,7 +19,9 @@ static gd_real cross_entropy_row(int64_t C, const gd_real *z, int64_t t, gd_real
             grad[j] = exp(z[j] - zmax) * inv_sum * scale;
         grad[t] -= scale;
     }
-    return (zmax + log(sum) - z[t]) * scale;
+    /* log(sum) − (z[t] − zmax), not (zmax + log(sum)) − z[t]: at logits of ±1e4 the latter
+     * cancels two large numbers and loses the small loss. */
+    return (log(sum) - (z[t] - zmax)) * scale;
 }
 
 /* Multi-class margin loss of one row (torch MultiMarginLoss, p = 1, margin = 1):

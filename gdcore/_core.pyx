@@ -294,3 +294,55 @@ def train(Network network, int n_threads, loss, opt, real[::1] params not None,
                                               perm_ptr, batch_size, first_batch, end_batch, &state64,
                                               &work[0], work.shape[0], &loss_sum, &bad_batch)
     return status, loss_sum, (state32.step if real is float else state64.step), bad_batch
+
+
+# ---------------------------------------------------------------------------------------------
+# Benchmark support: the BLAS roofline of an epoch.
+
+def gemm_epoch_seconds(int64_t[::1] sizes not None, int64_t batch_size, int64_t n_samples,
+                       bint double_precision=False):
+    """Seconds that the GEMM calls of one training epoch take alone, as full-batch BLAS calls.
+
+    Per batch of B rows and layer I→O: the forward X·W (B×I·I×O), the weight gradient Xᵀ·dZ
+    (I×B·B×O) and, above the first layer, the input gradient dZ·Wᵀ (B×O·O×I): the GEMM work that
+    any implementation of the epoch has to do. BLAS threads are whatever the caller set
+    (threadpoolctl). Returns (seconds, flops).
+    """
+    cdef gd_ctx ctx = _context(1)
+    cdef int64_t n_layers = sizes.shape[0] - 1, widest = 0, l, start, B, I, O
+    cdef double flops = 0
+    import numpy as np
+    import time
+    for l in range(n_layers + 1):
+        widest = max(widest, sizes[l])
+    dtype = np.float64 if double_precision else np.float32
+    cdef object bufs = [np.full(batch_size * widest, 0.01, dtype=dtype),
+                        np.full(max(batch_size, widest) * widest, 0.01, dtype=dtype),
+                        np.zeros(max(batch_size, widest) * widest, dtype=dtype)]
+    cdef float[::1] a32, b32, c32
+    cdef double[::1] a64, b64, c64
+    if double_precision:
+        a64, b64, c64 = bufs
+    else:
+        a32, b32, c32 = bufs
+    begin = time.perf_counter()
+    with nogil:
+        start = 0
+        while start < n_samples:
+            B = min(batch_size, n_samples - start)
+            for l in range(n_layers):
+                I = sizes[l]
+                O = sizes[l + 1]
+                if double_precision:
+                    ctx.dgemm(0, 0, B, O, I, 1, &a64[0], I, &b64[0], O, 0, &c64[0], O)
+                    ctx.dgemm(1, 0, I, O, B, 1, &a64[0], I, &b64[0], O, 0, &c64[0], O)
+                    if l > 0:
+                        ctx.dgemm(0, 1, B, I, O, 1, &a64[0], O, &b64[0], O, 0, &c64[0], I)
+                else:
+                    ctx.sgemm(0, 0, B, O, I, 1, &a32[0], I, &b32[0], O, 0, &c32[0], O)
+                    ctx.sgemm(1, 0, I, O, B, 1, &a32[0], I, &b32[0], O, 0, &c32[0], O)
+                    if l > 0:
+                        ctx.sgemm(0, 1, B, I, O, 1, &a32[0], O, &b32[0], O, 0, &c32[0], I)
+                flops += 2.0 * B * I * O * (3 if l > 0 else 2)
+            start += B
+    return time.perf_counter() - begin, flops

@@ -11,6 +11,15 @@ def _as_array(value, name):
         raise ValueError(f"{name} cannot be read as a rectangular array: {exc}") from None
 
 
+def _all_finite(arr):
+    """True when every element is finite. A NaN or inf makes the sum non-finite, and the sum needs
+    no temporary array (np.isfinite(X) allocates one as big as X); only when the sum overflows
+    does the exact elementwise check run."""
+    if arr.dtype.kind != "f":
+        return True
+    return bool(np.isfinite(np.sum(arr))) or bool(np.isfinite(arr).all())
+
+
 def check_X(X, n_features, dtype, name="X"):
     """Return X as a C-contiguous 2-D array of ``dtype`` with ``n_features`` columns, all finite."""
     if X is None:
@@ -32,7 +41,7 @@ def check_X(X, n_features, dtype, name="X"):
     if arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}")
     arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(arr).all():
+    if not _all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinity"
                          + (" (after conversion to float32)" if dtype == np.float32 else ""))
     return arr
@@ -71,7 +80,7 @@ def check_y(y, loss, n_samples, n_outputs, dtype, name="y"):
         raise ValueError(f"{name} must have shape ({n_samples}, {n_outputs}) for {loss.name}, "
                          f"got {arr.shape}")
     arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(arr).all():
+    if not _all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinity")
     if loss.name == "binary_cross_entropy" and ((arr < 0) | (arr > 1)).any():
         raise ValueError(f"{name} must be in [0, 1] for binary_cross_entropy")
