@@ -35,7 +35,7 @@ static inline void act_forward_inplace(gd_act act, gd_real slope, int64_t n, con
     int64_t i;
     switch (act) {
     case GD_ACT_RELU:
-        for (i = 0; i < n; i++) A[i] = Z[i] > 0 ? Z[i] : GD_ZERO;
+        for (i = 0; i < n; i++) A[i] = Z[i] < 0 ? GD_ZERO : Z[i]; /* NaN passes through, as in torch */
         break;
     case GD_ACT_LEAKY_RELU:
         for (i = 0; i < n; i++) A[i] = Z[i] > 0 ? Z[i] : slope * Z[i];
@@ -64,7 +64,7 @@ static inline void act_backward_inplace(gd_act act, gd_real slope, int64_t n, co
     int64_t i;
     switch (act) {
     case GD_ACT_RELU:
-        for (i = 0; i < n; i++) dZ[i] = Z[i] > 0 ? dA[i] : GD_ZERO;
+        for (i = 0; i < n; i++) dZ[i] = Z[i] <= 0 ? GD_ZERO : dA[i];
         break;
     case GD_ACT_LEAKY_RELU:
         for (i = 0; i < n; i++) dZ[i] = Z[i] > 0 ? dA[i] : slope * dA[i];

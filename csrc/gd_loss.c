@@ -32,7 +32,7 @@ static gd_real hinge_row(int64_t C, const gd_real *z, int64_t t, gd_real scale, 
     int64_t j, n_active = 0;
     for (j = 0; j < C; j++) {
         gd_real margin = GD_ONE - z[t] + z[j];
-        int active = j != t && margin > 0;
+        int active = j != t && !(margin <= 0); /* a NaN margin counts, so the loss shows it */
         if (active) {
             total += margin;
             n_active++;
