@@ -2,6 +2,21 @@
 #include "gd_real.h"
 #include "gd_optim.h"
 
+/* The momentum loop with its two flags as compile-time constants at each call below, so every
+ * variant is a straight loop the compiler vectorizes. */
+static inline void sgd_momentum_loop(int first_step, int nesterov, int64_t n, gd_real lr,
+                                     gd_real momentum, gd_real keep, gd_real decay,
+                                     const gd_real *grad, gd_real *param, gd_real *velocity)
+{
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        const gd_real g = grad[i] + decay * param[i];
+        const gd_real v = first_step ? g : momentum * velocity[i] + keep * g;
+        velocity[i] = v;
+        param[i] -= lr * (nesterov ? g + momentum * v : v);
+    }
+}
+
 void GD(gd_sgd_update)(const gd_sgd *opt, int first_step, int64_t n, const gd_real *grad,
                        gd_real *param, gd_real *velocity)
 {
@@ -13,12 +28,15 @@ void GD(gd_sgd_update)(const gd_sgd *opt, int first_step, int64_t n, const gd_re
     if (opt->momentum == 0) {
         for (i = 0; i < n; i++)
             param[i] -= lr * (grad[i] + decay * param[i]);
-        return;
-    }
-    for (i = 0; i < n; i++) {
-        gd_real g = grad[i] + decay * param[i];
-        gd_real v = first_step ? g : momentum * velocity[i] + keep * g;
-        velocity[i] = v;
-        param[i] -= lr * (opt->nesterov ? g + momentum * v : v);
+    } else if (first_step) {
+        if (opt->nesterov)
+            sgd_momentum_loop(1, 1, n, lr, momentum, keep, decay, grad, param, velocity);
+        else
+            sgd_momentum_loop(1, 0, n, lr, momentum, keep, decay, grad, param, velocity);
+    } else {
+        if (opt->nesterov)
+            sgd_momentum_loop(0, 1, n, lr, momentum, keep, decay, grad, param, velocity);
+        else
+            sgd_momentum_loop(0, 0, n, lr, momentum, keep, decay, grad, param, velocity);
     }
 }

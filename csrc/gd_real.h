@@ -8,17 +8,36 @@
 #define GD_REAL_H
 
 #include <stddef.h>
+#include <string.h>
 #include <tgmath.h>
 #include "gd_types.h"
 
 #ifdef GD_DOUBLE
 #define gd_real double
+#define gd_bits uint64_t
+#define GD_EXPONENT_MASK 0x7FF0000000000000ull
 #define GD(name) name##_f64
 #define GD_GEMM(ctx) ((ctx)->dgemm)
 #else
 #define gd_real float
+#define gd_bits uint32_t
+#define GD_EXPONENT_MASK 0x7F800000u
 #define GD(name) name##_f32
 #define GD_GEMM(ctx) ((ctx)->sgemm)
 #endif
+
+/* 1 if any of x[0..n) is inf or NaN (all exponent bits set). Integer compares OR-ed together:
+ * unlike a float sum, this vectorizes without -ffast-math and cannot overflow. */
+static inline int any_nonfinite(int64_t n, const gd_real *x)
+{
+    int found = 0;
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        gd_bits bits;
+        memcpy(&bits, &x[i], sizeof bits);
+        found |= (bits & GD_EXPONENT_MASK) == GD_EXPONENT_MASK;
+    }
+    return found;
+}
 
 #endif

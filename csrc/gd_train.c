@@ -254,22 +254,20 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
                     const int64_t i0 = (task / tiles_j) * GD_TILE, j0 = (task % tiles_j) * GD_TILE;
                     const int64_t i1 = MIN(n_in, i0 + GD_TILE), j1 = MIN(n_out, j0 + GD_TILE);
                     double penalty = 0;
-                    gd_real probe = 0;
-                    int64_t i, j;
+                    int nonfinite = 0;
+                    int64_t i;
                     GD(gd_dense_backward_weights)(ctx, B, n_in, n_out, Xk, n_in, s.D[k], i0, i1, j0, j1, dW[k], db[k]);
                     for (i = i0; i < i1; i++) {
-                        gd_real *dw = dW[k] + i * n_out;
-                        penalty += GD(gd_penalty)(loss->l1, loss->l2, j1 - j0, W[k] + i * n_out + j0, dw + j0);
-                        /* g − g is 0, or NaN for an inf or NaN g: a NaN gradient can hide behind
-                         * a finite loss (relu and hinge compare it away), so the tile reports it
-                         * through its penalty slot, and the batch is refused before the update. */
-                        for (j = j0; j < j1; j++)
-                            probe += dw[j] - dw[j];
+                        gd_real *dw = dW[k] + i * n_out + j0;
+                        penalty += GD(gd_penalty)(loss->l1, loss->l2, j1 - j0, W[k] + i * n_out + j0, dw);
+                        nonfinite |= any_nonfinite(j1 - j0, dw);
                     }
                     if (i0 == 0)
-                        for (j = j0; j < j1; j++)
-                            probe += db[k][j] - db[k][j];
-                    s.tile_penalty[tile_offset[k] + task] = (gd_real)penalty + probe;
+                        nonfinite |= any_nonfinite(j1 - j0, db[k] + j0);
+                    /* A NaN gradient can hide behind a finite loss (relu and the hinge margin
+                     * compare it away), so the tile reports it through its penalty slot and the
+                     * batch is refused before the update. */
+                    s.tile_penalty[tile_offset[k] + task] = nonfinite ? (gd_real)NAN : (gd_real)penalty;
                 } else {
                     const int64_t r0 = (task - tiles) * srows, nr = MIN(srows, B - r0);
                     const int64_t n_out_k = net->sizes[k];

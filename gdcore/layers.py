@@ -5,14 +5,16 @@ import numpy as np
 ACTIVATIONS = {"identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5}
 #: Slope of leaky_relu for negative inputs (torch's default).
 NEGATIVE_SLOPE = 0.01
-_ACTIVATION_ALIASES = {None: "identity", "linear": "identity", "none": "identity"}
+_ACTIVATION_ALIASES = {"linear": "identity", "none": "identity"}
 
 
 def check_activation(activation):
     """Return the canonical activation name, or raise ValueError naming the allowed ones."""
-    if isinstance(activation, str) or activation is None:
-        name = _ACTIVATION_ALIASES.get(activation.lower() if activation else None,
-                                       activation.lower() if activation else None)
+    if activation is None:
+        return "identity"
+    if isinstance(activation, str):
+        name = activation.lower()
+        name = _ACTIVATION_ALIASES.get(name, name)
         if name in ACTIVATIONS:
             return name
     raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")

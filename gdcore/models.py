@@ -35,6 +35,13 @@ def _raise_for_status(status, what):
     raise RuntimeError(f"{what}: the C core reported error {status} (a gdcore bug; please report it)")
 
 
+def _sigmoid(z):
+    """σ(z) in place, full relative precision for large |z| and no overflow: exp(−|z|) only."""
+    e = np.exp(-np.abs(z))
+    np.divide(np.where(z >= 0, 1.0, e), 1.0 + e, out=z)
+    return z
+
+
 def epoch_permutation(n_samples, seed, epoch):
     """The row order of epoch ``epoch`` (0-based) for a fit with ``seed``: a NumPy permutation
     drawn from ``default_rng([seed, epoch])``, so any epoch can be reproduced on its own."""
@@ -134,8 +141,8 @@ class Sequential:
             if layers[i].n_out != layers[i + 1].n_in:
                 raise ValueError(f"layers[{i}] has {layers[i].n_out} outputs but layers[{i + 1}] "
                                  f"expects {layers[i + 1].n_in} inputs")
-        try:
-            dtype = np.dtype(dtype)
+        try:  # np.dtype(None) is float64: refuse None explicitly
+            dtype = np.dtype(dtype) if dtype is not None else None
         except TypeError:
             dtype = None
         if dtype not in (np.float32, np.float64):
@@ -279,7 +286,7 @@ class Sequential:
         """
         out = self.predict(X, n_threads=n_threads)
         if self.n_outputs == 1 or (self.loss_ is not None and self.loss_.name == "binary_cross_entropy"):
-            return 0.5 * (1.0 + np.tanh(0.5 * out))  # the sigmoid, without overflow warnings
+            return _sigmoid(out)
         out -= out.max(axis=1, keepdims=True)
         np.exp(out, out=out)
         out /= out.sum(axis=1, keepdims=True)

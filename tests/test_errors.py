@@ -1,0 +1,345 @@
+"""Bad input raises ValueError or TypeError with a message that names the argument, and leaves the
+model's weights exactly as they were."""
+import numpy as np
+import pytest
+
+import gdcore as gd
+
+N_IN, N_OUT, N_ROWS = 4, 3, 6
+X_METHODS = ("fit", "train_step", "evaluate", "loss_and_grad", "predict", "predict_proba",
+             "predict_classes")
+XY_METHODS = ("fit", "train_step", "evaluate", "loss_and_grad")
+
+
+@pytest.fixture
+def model():
+    return gd.MLP([N_IN, 5, N_OUT], seed=0)
+
+
+@pytest.fixture
+def good():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(N_ROWS, N_IN)), np.array([0, 1, 2, 0, 1, 2])
+
+
+def call(model, method, X, y=None, *, loss="cross_entropy", **kwargs):
+    if method == "fit":
+        return model.fit(X, y, loss=loss, verbose=0, epochs=1, **kwargs)
+    if method in ("train_step", "evaluate", "loss_and_grad"):
+        return getattr(model, method)(X, y, loss=loss, **kwargs)
+    return getattr(model, method)(X, **kwargs)
+
+
+def assert_rejected(model, exc, match, fn, *args, **kwargs):
+    """fn(*args, **kwargs) raises exc matching ``match`` and the weights did not move."""
+    before = model.get_weights()
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)
+    after = model.get_weights()
+    assert len(after) == len(before)
+    for old, new in zip(before, after):
+        np.testing.assert_array_equal(old, new)
+
+
+def real_targets(n_rows=N_ROWS):
+    return np.random.default_rng(1).uniform(0, 1, size=(n_rows, N_OUT))
+
+
+# ------------------------------------------------------------------------------ X
+BAD_X = {
+    "one_d": (np.zeros(N_IN), ValueError, r"^X must be 2-D"),
+    "three_d": (np.zeros((N_ROWS, N_IN, 1)), ValueError, r"^X must be 2-D"),
+    "wrong_n_features": (np.zeros((N_ROWS, N_IN + 1)), ValueError, r"^X has 5 features.*expects 4"),
+    "empty": (np.zeros((0, N_IN)), ValueError, r"^X is empty"),
+    "complex": (np.zeros((N_ROWS, N_IN), dtype=complex), TypeError, r"^X must be real"),
+    "strings": (np.full((N_ROWS, N_IN), "a"), TypeError, r"^X must be numeric"),
+    "objects": (np.array([[1.0, {}, 2.0, 3.0]] * N_ROWS, dtype=object), TypeError,
+                r"^X must be numeric"),
+    "none_inside": (np.array([[1.0, None, 2.0, 3.0]] * N_ROWS, dtype=object), ValueError,
+                    r"^X contains NaN"),
+    "ragged": ([[1.0, 2.0, 3.0, 4.0], [1.0]] * 3, ValueError, r"^X cannot be read"),
+    "none": (None, TypeError, r"^X must be an array"),
+    "nan": ("nan", ValueError, r"^X contains NaN or infinity"),
+    "inf": ("inf", ValueError, r"^X contains NaN or infinity"),
+    "overflows_float32": ("1e39", ValueError, r"^X contains NaN or infinity \(after conversion"),
+}
+
+
+def bad_X(case, good_X):
+    X, exc, match = BAD_X[case]
+    if isinstance(X, str):  # a value planted in otherwise good data
+        value, X = float(X), good_X.copy()
+        X[2, 1] = value
+    return X, exc, match
+
+
+@pytest.mark.parametrize("case", list(BAD_X))
+@pytest.mark.parametrize("method", X_METHODS)
+def test_bad_X_is_rejected(model, good, method, case):
+    X, exc, match = bad_X(case, good[0])
+    with np.errstate(over="ignore"):
+        assert_rejected(model, exc, match, call, model, method, X, good[1])
+
+
+def test_bad_validation_data_is_rejected(model, good):
+    X, y = good
+    X_nan = X.copy()
+    X_nan[0, 0] = np.nan
+    assert_rejected(model, ValueError, r"^validation_data\[0\] contains NaN", call, model, "fit",
+                    X, y, validation_data=(X_nan, y))
+    assert_rejected(model, ValueError, r"^validation_data\[0\] has 2 features", call, model, "fit",
+                    X, y, validation_data=(X[:, :2], y))
+    assert_rejected(model, ValueError, r"^validation_data\[1\] holds class indices", call, model,
+                    "fit", X, y, validation_data=(X, y + 1))
+    assert_rejected(model, ValueError, r"^validation_data\[1\] has 5 samples", call, model,
+                    "fit", X, y, validation_data=(X, y[:5]))
+    assert_rejected(model, ValueError, r"^validation_data must be a pair", call, model, "fit",
+                    X, y, validation_data=(X, y, y))
+    assert_rejected(model, ValueError, r"^validation_data must be a pair", call, model, "fit",
+                    X, y, validation_data=X)
+
+
+# ------------------------------------------------------------------------------ y
+BAD_LABELS = {
+    "too_short": (np.array([0, 1, 2, 0, 1]), r"^y has 5 samples but X has 6"),
+    "too_long": (np.zeros(N_ROWS + 1, dtype=int), r"^y has 7 samples but X has 6"),
+    "scalar": (np.int64(1), r"^y has 0 samples but X has 6"),
+    "out_of_range": (np.array([0, 1, 3, 0, 1, 2]), r"^y holds class indices outside \[0, 3\)"),
+    "negative": (np.array([0, -1, 2, 0, 1, 2]), r"^y holds class indices outside"),
+    "non_integer_floats": (np.array([0, 1.5, 2, 0, 1, 2]), r"^y must hold integer class indices"),
+    "nan": (np.array([0, np.nan, 2, 0, 1, 2]), r"^y contains NaN or infinity"),
+    "inf": (np.array([0, np.inf, 2, 0, 1, 2]), r"^y contains NaN or infinity"),
+    "two_d": (np.zeros((N_ROWS, N_OUT), dtype=int), r"^y must be 1-D class indices"),
+}
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "hinge"])
+@pytest.mark.parametrize("case", list(BAD_LABELS))
+@pytest.mark.parametrize("method", XY_METHODS)
+def test_bad_class_labels_are_rejected(model, good, method, case, loss):
+    y, match = BAD_LABELS[case]
+    assert_rejected(model, ValueError, match, call, model, method, good[0], y, loss=loss)
+
+
+BAD_TYPES = {
+    "none": (None, r"^y must be an array"),
+    "complex": (np.zeros(N_ROWS, dtype=complex), r"^y must be real"),
+    "strings": (np.array(["a", "b", "c", "a", "b", "c"]), r"^y must be numeric"),
+    "objects": (np.array([0, {}, 1, 2, 0, 1], dtype=object), r"^y must be numeric"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_TYPES))
+@pytest.mark.parametrize("method", XY_METHODS)
+def test_y_of_a_bad_type_is_rejected(model, good, method, case):
+    y, match = BAD_TYPES[case]
+    assert_rejected(model, TypeError, match, call, model, method, good[0], y)
+
+
+@pytest.mark.parametrize("method", XY_METHODS)
+def test_bad_real_targets_are_rejected(model, good, method):
+    X = good[0]
+    y = real_targets()
+    assert_rejected(model, ValueError, r"^y must have shape \(6, 3\) for mse", call, model,
+                    method, X, y[:, :2], loss="mse")
+    assert_rejected(model, ValueError, r"^y must have shape \(6, 3\)", call, model, method,
+                    X, y[:, 0], loss="mse")
+    assert_rejected(model, ValueError, r"^y has 5 samples", call, model, method, X, y[:5],
+                    loss="huber")
+    for bad in (np.nan, np.inf, -np.inf):
+        y_bad = y.copy()
+        y_bad[3, 2] = bad
+        assert_rejected(model, ValueError, r"^y contains NaN or infinity", call, model, method,
+                        X, y_bad, loss="mae")
+    with np.errstate(over="ignore"):
+        assert_rejected(model, ValueError, r"^y contains NaN or infinity", call, model, method,
+                        X, np.full((N_ROWS, N_OUT), 1e39), loss="mse")
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, 2.0])
+@pytest.mark.parametrize("method", XY_METHODS)
+def test_bce_targets_outside_0_1_are_rejected(model, good, method, bad):
+    y = real_targets()
+    y[1, 1] = bad
+    assert_rejected(model, ValueError, r"^y must be in \[0, 1\] for binary_cross_entropy", call,
+                    model, method, good[0], y, loss="binary_cross_entropy")
+
+
+# ------------------------------------------------------------------------------ arguments
+@pytest.mark.parametrize("value", [0, -1, 2.5, "32", True, None])
+def test_bad_batch_size(model, good, value):
+    assert_rejected(model, ValueError, r"^batch_size must be a positive int", call, model, "fit",
+                    *good, batch_size=value)
+
+
+@pytest.mark.parametrize("value", [0, -3, 1.0, "2", False])
+def test_bad_epochs(model, good, value):
+    X, y = good
+    assert_rejected(model, ValueError, r"^epochs must be a positive int", model.fit, X, y,
+                    epochs=value, verbose=0)
+
+
+@pytest.mark.parametrize("value", [0, -2, 1.5, "2", True])
+@pytest.mark.parametrize("method", X_METHODS)
+def test_bad_n_threads(model, good, method, value):
+    assert_rejected(model, ValueError, r"^n_threads must be None, -1 or a positive int", call,
+                    model, method, *good, n_threads=value)
+
+
+@pytest.mark.parametrize("method", ["fit", "train_step", "loss_and_grad"])
+@pytest.mark.parametrize("name", ["l1", "l2"])
+@pytest.mark.parametrize("value", [-0.1, float("nan"), float("inf"), "0.1", True])
+def test_bad_penalty(model, good, method, name, value):
+    assert_rejected(model, ValueError, rf"^{name} must be a finite number >= 0", call, model,
+                    method, *good, **{name: value})
+
+
+def test_bad_fit_flags(model, good):
+    X, y = good
+    assert_rejected(model, TypeError, r"^shuffle must be a bool", model.fit, X, y, shuffle="yes",
+                    verbose=0)
+    assert_rejected(model, ValueError, r"^verbose must be 0, 1 or 2", model.fit, X, y, verbose=3)
+    for seed in (-1, 1.5, "1", True):
+        assert_rejected(model, ValueError, r"^seed must be a non-negative int", model.fit, X, y,
+                        seed=seed, verbose=0)
+
+
+@pytest.mark.parametrize("method", XY_METHODS)
+def test_unknown_loss(model, good, method):
+    assert_rejected(model, ValueError, r"^loss must be a gdcore.losses.Loss or one of", call,
+                    model, method, *good, loss="cross_entropyy")
+    assert_rejected(model, ValueError, r"^loss must be", call, model, method, *good, loss=3)
+
+
+def test_evaluate_needs_a_loss_before_fit(model, good):
+    assert_rejected(model, ValueError, r"^loss is required", model.evaluate, *good)
+
+
+@pytest.mark.parametrize("method", ["fit", "train_step"])
+def test_unknown_optimizer(model, good, method):
+    for optimizer in ("adam", None, 0.1):
+        assert_rejected(model, ValueError, r"^optimizer must be a gdcore.optim.Optimizer", call,
+                        model, method, *good, optimizer=optimizer)
+
+
+def test_unknown_activation():
+    for bad in ("swish", 3, "reLU6", "softmax"):
+        with pytest.raises(ValueError, match=r"^activation must be one of"):
+            gd.Dense(2, 3, activation=bad)
+    with pytest.raises(ValueError, match=r"^activation must be one of"):
+        gd.MLP([2, 3, 1], activation="swish")
+    with pytest.raises(ValueError, match=r"^activation must be one of"):
+        gd.MLP([2, 3, 1], output_activation="softmax")
+    # the aliases that are allowed
+    assert gd.Dense(2, 3, activation=None).activation == "identity"
+    assert gd.Dense(2, 3, activation="ReLU").activation == "relu"
+
+
+def test_bad_loss_parameters():
+    for delta in (0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"^delta must be a positive finite number"):
+            gd.losses.Huber(delta=delta)
+
+
+# ------------------------------------------------------------------------------ construction
+def test_layers_with_mismatched_sizes():
+    with pytest.raises(ValueError, match=r"^layers\[0\] has 5 outputs but layers\[1\] expects 6"):
+        gd.Sequential([gd.Dense(4, 5), gd.Dense(6, 3)])
+    with pytest.raises(ValueError, match=r"^layers\[1\] has 3 outputs but layers\[2\] expects 2"):
+        gd.Sequential([gd.Dense(4, 5), gd.Dense(5, 3), gd.Dense(2, 1)])
+
+
+def test_bad_layers():
+    with pytest.raises(ValueError, match=r"^layers must hold at least one"):
+        gd.Sequential([])
+    with pytest.raises(TypeError, match=r"^layers\[1\] must be a gdcore.Dense"):
+        gd.Sequential([gd.Dense(4, 5), "dense"])
+    shared = gd.Dense(4, 3)
+    gd.Sequential([shared])
+    with pytest.raises(ValueError, match=r"^layers\[0\] already belongs to a model"):
+        gd.Sequential([shared])
+    with pytest.raises(ValueError, match=r"^layers: at most 64"):
+        gd.Sequential([gd.Dense(2, 2) for _ in range(65)])
+    for bad in (0, -1, 2.5, True, "3"):
+        with pytest.raises(ValueError, match=r"^n_in must be a positive int"):
+            gd.Dense(bad, 3)
+        with pytest.raises(ValueError, match=r"^n_out must be a positive int"):
+            gd.Dense(3, bad)
+    with pytest.raises(ValueError, match=r"^init must be"):
+        gd.Dense(3, 3, init="zeros")
+    with pytest.raises(ValueError, match=r"^sizes must list at least"):
+        gd.MLP([3])
+
+
+@pytest.mark.parametrize("dtype", ["int32", "float16", "complex128", "nonsense", np.int64,
+                                   "object", "float128"])
+def test_bad_dtype_for_sequential(dtype):
+    with pytest.raises(ValueError, match=r"^dtype must be 'float32' or 'float64'"):
+        gd.Sequential([gd.Dense(2, 3)], dtype=dtype)
+    with pytest.raises(ValueError, match=r"^dtype must be"):
+        gd.MLP([2, 3], dtype=dtype)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", True, None])
+def test_bad_model_seed(seed):
+    with pytest.raises(ValueError, match=r"^seed must be a non-negative int"):
+        gd.MLP([2, 3], seed=seed)
+
+
+# ------------------------------------------------------------------------------ set_weights
+def test_set_weights_rejects_bad_lists_without_writing_anything(model):
+    good = [w + 1.0 for w in model.get_weights()]  # a valid new set
+    shapes = [w.shape for w in good]
+    assert_rejected(model, ValueError, r"^weights must hold 4 arrays", model.set_weights, good[:3])
+    assert_rejected(model, ValueError, r"^weights must hold 4 arrays", model.set_weights,
+                    good + [good[0]])
+    # the first arrays are fine; a later one is bad; nothing may be written
+    cases = [
+        (2, np.zeros((shapes[2][1], shapes[2][0])), ValueError, r"^weights\[2\] must have shape"),
+        (3, np.zeros(shapes[3][0] + 1), ValueError, r"^weights\[3\] must have shape"),
+        (1, np.zeros(shapes[1], dtype=complex), TypeError, r"^weights\[1\] must be real"),
+        (2, np.full(shapes[2], "x"), TypeError, r"^weights\[2\] must be real"),
+        (3, np.array([None] * shapes[3][0]), TypeError, r"^weights\[3\] must be real"),
+        (3, np.full(shapes[3], np.nan), ValueError, r"^weights\[3\] contains NaN"),
+        (2, np.full(shapes[2], np.inf), ValueError, r"^weights\[2\] contains NaN"),
+        (3, np.full(shapes[3], 1e39), ValueError, r"^weights\[3\] contains NaN"),  # float32 overflow
+    ]
+    for index, bad, exc, match in cases:
+        weights = list(good)
+        weights[index] = bad
+        with np.errstate(over="ignore"):
+            assert_rejected(model, exc, match, model.set_weights, weights)
+    model.set_weights(good)  # and the valid set does go in
+    for new, now in zip(good, model.get_weights()):
+        np.testing.assert_array_equal(now, new.astype(np.float32))
+
+
+# ------------------------------------------------------------------------------ what is allowed
+def test_reasonable_inputs_are_accepted(model, good):
+    """The checks are not too strict: lists, ints, float class indices, bools for bce."""
+    X, y = good
+    model.fit(X.tolist(), y.tolist(), epochs=1, verbose=0)
+    model.fit(X.astype(np.int32), y.astype(np.float64), epochs=1, verbose=0)
+    model.fit(np.asfortranarray(X), y.astype(np.uint8), epochs=1, verbose=0)
+    model.fit(X[::-1], y[::-1], epochs=1, batch_size=np.int64(2), n_threads=-1, verbose=0)
+    model.train_step(X, (real_targets() > 0.5), loss="binary_cross_entropy")
+    one_output = gd.MLP([N_IN, 1], seed=0)
+    one_output.fit(X, np.linspace(-1, 1, N_ROWS), loss="mse", epochs=1, verbose=0)
+    assert one_output.predict(X).shape == (N_ROWS, 1)
+    single_feature = gd.MLP([1, 2], seed=0)
+    assert single_feature.predict(np.arange(3.0)).shape == (3, 2)  # 1-D X for one feature
+
+
+def test_empty_activation_name_and_none_dtype_are_refused():
+    with pytest.raises(ValueError, match="activation"):
+        gd.Dense(3, 2, activation="")
+    with pytest.raises(ValueError, match="dtype"):
+        gd.Sequential([gd.Dense(3, 2)], dtype=None)
+
+
+def test_predict_proba_of_one_output_keeps_tiny_probabilities_exact():
+    model = gd.Sequential([gd.Dense(1, 1)], dtype="float32")
+    model.set_weights([np.ones((1, 1)), np.zeros(1)])
+    z = np.array([[-17.3], [-40.0], [0.0], [30.0]], dtype=np.float32)
+    expected = 1 / (1 + np.exp(-z.astype(np.float64)))
+    np.testing.assert_allclose(model.predict_proba(z), expected, rtol=1e-6)
