@@ -4,6 +4,7 @@ import re
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +14,10 @@ from gdcore import cli
 
 
 def run_cli(*args, timeout=300):
+    # Not from the repository root: there `python -m gdcore` would import the source folder,
+    # which has no compiled core unless the install is editable.
     return subprocess.run([sys.executable, "-m", "gdcore", *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, cwd=Path(__file__).parent)
 
 
 def test_train_on_bundled_digits_reports_accuracy_and_epoch_time():
