@@ -13,14 +13,12 @@
 
 enum {
     GD_MAX_LAYERS = 64,          /* the Python side rejects deeper networks */
-    GD_MAX_SHARDS = 32,          /* row shards per batch, at most */
-    GD_MIN_SHARD_ROWS = 32,      /* below this a GEMM's packing overhead dominates */
-    GD_TILE = 128,               /* dW tiles are GD_TILE × GD_TILE blocks of W */
+    GD_ROW_TILE = 128,           /* batch rows per GEMM tile */
+    GD_WIDE_COL_TILE = 128,      /* output columns per tile for layers of 256+ outputs ... */
+    GD_NARROW_COL_TILE = 64,     /* ... and for narrower ones, so small layers still split in two */
     GD_UPDATE_CHUNK = 1 << 14,   /* parameters per optimizer work item */
     GD_PREDICT_ROWS = 128        /* rows per forward chunk in gd_forward */
 };
-/* A shard should carry at least this many FLOPs, or a thread costs more than it saves. */
-#define GD_MIN_SHARD_FLOPS 262144.0
 /* Each extra thread must get at least this much of the batch's work: a barrier costs about a
  * microsecond, and several microseconds more when the machine is busy. */
 #define GD_MIN_THREAD_FLOPS 2.0e6
@@ -28,6 +26,36 @@ enum {
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
+
+/* A fixed split of a rows×cols GEMM output into tiles, numbered row-major. It depends only on
+ * the matrix shape, never on the thread count: that is what makes results bit-identical for any
+ * n_threads. Tiles rather than row shards, because a row shard must re-pack all of W for its
+ * few rows; a tile packs only its block of W, and the whole batch usually fits in one tile row. */
+typedef struct {
+    int64_t rows, cols, tile_rows, tile_cols, n_col_tiles, count;
+} tiling;
+
+static tiling make_tiling(int64_t rows, int64_t cols, int64_t tile_rows)
+{
+    tiling t;
+    t.rows = rows;
+    t.cols = cols;
+    t.tile_rows = MAX(1, MIN(rows, tile_rows));
+    t.tile_cols = MAX(1, MIN(cols, cols >= 256 ? GD_WIDE_COL_TILE : GD_NARROW_COL_TILE));
+    t.n_col_tiles = CEIL_DIV(cols, t.tile_cols);
+    t.count = CEIL_DIV(rows, t.tile_rows) * t.n_col_tiles;
+    return t;
+}
+
+/* Rows [*r0, *r1) and columns [*c0, *c1) of tile `index`. */
+static void tile_bounds(const tiling *t, int64_t index, int64_t *r0, int64_t *r1, int64_t *c0,
+                        int64_t *c1)
+{
+    *r0 = (index / t->n_col_tiles) * t->tile_rows;
+    *c0 = (index % t->n_col_tiles) * t->tile_cols;
+    *r1 = MIN(t->rows, *r0 + t->tile_rows);
+    *c1 = MIN(t->cols, *c0 + t->tile_cols);
+}
 
 /* Where each layer's W and b sit in the flat parameter buffer. */
 static void param_views(const gd_net *net, gd_real *params, gd_real **W, gd_real **b)
@@ -42,7 +70,6 @@ static void param_views(const gd_net *net, gd_real *params, gd_real **W, gd_real
     }
 }
 
-/* Rows per shard: fixed by B and the layer sizes, never by the thread count (determinism). */
 /* Forward and backward GEMM FLOPs per row of a batch. */
 static double flops_per_row(const gd_net *net)
 {
@@ -51,15 +78,6 @@ static double flops_per_row(const gd_net *net)
     for (l = 0; l < net->n_layers; l++)
         flops += 6.0 * (double)net->sizes[l] * (double)net->sizes[l + 1];
     return flops;
-}
-
-static int64_t shard_rows(const gd_net *net, int64_t B)
-{
-    int64_t rows;
-    rows = (int64_t)(GD_MIN_SHARD_FLOPS / MAX(flops_per_row(net), 1.0)) + 1;
-    rows = MAX(rows, GD_MIN_SHARD_ROWS);
-    rows = MAX(rows, CEIL_DIV(B, GD_MAX_SHARDS));
-    return MIN(rows, B);
 }
 
 /* Scratch of one training batch of B rows, carved from the caller's workspace. */
@@ -73,9 +91,10 @@ typedef struct {
     int64_t len;
 } train_scratch;
 
-static int64_t n_tiles(const gd_net *net, int64_t l)
+/* Tiles of layer l's weight gradient dW (n_in × n_out). */
+static tiling weight_tiling(const gd_net *net, int64_t l)
 {
-    return CEIL_DIV(net->sizes[l], GD_TILE) * CEIL_DIV(net->sizes[l + 1], GD_TILE);
+    return make_tiling(net->sizes[l], net->sizes[l + 1], GD_ROW_TILE);
 }
 
 static void carve_scratch(const gd_net *net, int64_t B, gd_real *work, train_scratch *s)
@@ -90,7 +109,7 @@ static void carve_scratch(const gd_net *net, int64_t B, gd_real *work, train_scr
         s->A[l] = p + size;
         s->D[l] = p + 2 * size;
         p += 3 * size;
-        tiles += n_tiles(net, l);
+        tiles += weight_tiling(net, l).count;
     }
     s->row_loss = p;
     p += B;
@@ -150,8 +169,8 @@ gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *pa
             const int64_t n_in = net->sizes[l], n_out = net->sizes[l + 1];
             gd_real *dst = l == L - 1 ? out + r0 * n_out : ping;
             /* inference keeps only A: Z and A share the buffer */
-            GD(gd_dense_forward)(ctx, rows, n_in, n_out, in, n_in, W[l], b[l], (gd_act)net->acts[l],
-                                 (gd_real)net->negative_slope, dst, dst);
+            GD(gd_dense_forward)(ctx, rows, n_in, n_out, in, n_in, W[l], n_out, b[l],
+                                 (gd_act)net->acts[l], (gd_real)net->negative_slope, dst, dst, n_out);
             in = dst;
             buf = ping, ping = pong, pong = buf;
         }
@@ -167,8 +186,9 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
     const int64_t L = net->n_layers, n_in0 = net->sizes[0], n_out_last = net->sizes[L];
     const gd_real slope = (gd_real)net->negative_slope;
     gd_real *W[GD_MAX_LAYERS], *b[GD_MAX_LAYERS], *dW[GD_MAX_LAYERS], *db[GD_MAX_LAYERS];
+    tiling fwd[GD_MAX_LAYERS], wgt[GD_MAX_LAYERS], inp[GD_MAX_LAYERS];
     int64_t tile_offset[GD_MAX_LAYERS + 1];
-    int64_t srows, n_shards, max_tasks, n_params, n_chunks, l;
+    int64_t n_row_blocks, max_tasks, n_params, n_chunks, l;
     train_scratch s;
     const gd_real *X0;
     int n_threads;
@@ -188,13 +208,17 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
     /* Without a row list the batch is data rows 0..B-1 and X is read in place, no gather. */
     X0 = rows != NULL ? s.Xb : data->X;
 
-    srows = shard_rows(net, B);
-    n_shards = CEIL_DIV(B, srows);
+    /* The fixed work split of this batch (see tiling): forward Z_l, weight gradient dW_l and
+     * input gradient dA_{l-1} = dZ_l·W_lᵀ of every layer. */
+    n_row_blocks = CEIL_DIV(B, GD_ROW_TILE);
+    max_tasks = n_row_blocks;
     tile_offset[0] = 0;
-    max_tasks = n_shards;
     for (l = 0; l < L; l++) {
-        tile_offset[l + 1] = tile_offset[l] + n_tiles(net, l);
-        max_tasks = MAX(max_tasks, n_tiles(net, l) + (l > 0 ? n_shards : 0));
+        fwd[l] = make_tiling(B, net->sizes[l + 1], GD_ROW_TILE);
+        wgt[l] = weight_tiling(net, l);
+        inp[l] = make_tiling(B, net->sizes[l], GD_ROW_TILE);
+        tile_offset[l + 1] = tile_offset[l] + wgt[l].count;
+        max_tasks = MAX(max_tasks, MAX(fwd[l].count, wgt[l].count + (l > 0 ? inp[l].count : 0)));
     }
     n_chunks = CEIL_DIV(n_params, GD_UPDATE_CHUNK);
     if (opt != NULL)
@@ -204,83 +228,92 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
 
 #pragma omp parallel num_threads(n_threads) if (n_threads > 1)
     {
-        int64_t shard, task, chunk, k;
+        int64_t task, chunk, k;
 
-        /* Phase 1, per row shard: gather, forward through every layer, loss, and the last
-         * layer's row-backward; a shard's activations stay in this thread's cache throughout. */
-#pragma omp for schedule(dynamic, 1)
-        for (shard = 0; shard < n_shards; shard++) {
-            const int64_t r0 = shard * srows, nr = MIN(srows, B - r0);
-            const gd_real *in = X0 + r0 * n_in0;
-            gd_status st;
-            if (rows != NULL)
-                for (k = 0; k < nr; k++) {
-                    const gd_real *src = data->X + rows[r0 + k] * n_in0;
-                    gd_real *dst = s.Xb + (r0 + k) * n_in0;
-                    int64_t i;
-                    for (i = 0; i < n_in0; i++)
-                        dst[i] = src[i];
-                }
-            for (k = 0; k < L; k++) {
-                const int64_t n_out = net->sizes[k + 1];
-                GD(gd_dense_forward)(ctx, nr, net->sizes[k], n_out, in, net->sizes[k], W[k], b[k],
-                                     (gd_act)net->acts[k], slope, s.Z[k] + r0 * n_out, s.A[k] + r0 * n_out);
-                in = s.A[k] + r0 * n_out;
+        /* Gather the batch's rows of X (the permutation picks them). */
+        if (rows != NULL) {
+#pragma omp for schedule(static)
+            for (task = 0; task < B; task++) {
+                const gd_real *src = data->X + rows[task] * n_in0;
+                gd_real *dst = s.Xb + task * n_in0;
+                int64_t i;
+                for (i = 0; i < n_in0; i++)
+                    dst[i] = src[i];
             }
-            st = GD(gd_loss_rows)(loss, nr, B, n_out_last, s.A[L - 1] + r0 * n_out_last,
-                                  data->y_real != NULL && rows == NULL ? data->y_real + r0 * n_out_last : data->y_real,
-                                  data->y_index != NULL && rows == NULL ? data->y_index + r0 : data->y_index,
-                                  rows != NULL ? rows + r0 : NULL, s.row_loss + r0, s.D[L - 1] + r0 * n_out_last);
+        }
+
+        /* Forward, layer by layer: tiles of Z_k = A_{k-1}·W_k + b_k, with the activation. */
+        for (k = 0; k < L; k++) {
+            const int64_t n_in = net->sizes[k], n_out = net->sizes[k + 1];
+            const gd_real *in = k == 0 ? X0 : s.A[k - 1];
+#pragma omp for schedule(dynamic, 1)
+            for (task = 0; task < fwd[k].count; task++) {
+                int64_t r0, r1, c0, c1;
+                tile_bounds(&fwd[k], task, &r0, &r1, &c0, &c1);
+                GD(gd_dense_forward)(ctx, r1 - r0, n_in, c1 - c0, in + r0 * n_in, n_in, W[k] + c0,
+                                     n_out, b[k] + c0, (gd_act)net->acts[k], slope,
+                                     s.Z[k] + r0 * n_out + c0, s.A[k] + r0 * n_out + c0, n_out);
+            }
+        }
+
+        /* Loss and ∂loss/∂Z of the last layer, per block of rows. */
+#pragma omp for schedule(dynamic, 1)
+        for (task = 0; task < n_row_blocks; task++) {
+            const int64_t r0 = task * GD_ROW_TILE, nr = MIN(GD_ROW_TILE, B - r0);
+            const int64_t offset = r0 * n_out_last;
+            gd_status st = GD(gd_loss_rows)(
+                loss, nr, B, n_out_last, s.A[L - 1] + offset,
+                data->y_real != NULL && rows == NULL ? data->y_real + offset : data->y_real,
+                data->y_index != NULL && rows == NULL ? data->y_index + r0 : data->y_index,
+                rows != NULL ? rows + r0 : NULL, s.row_loss + r0, s.D[L - 1] + offset);
             if (st != GD_OK) {
 #pragma omp atomic write
                 status = st;
             }
-            GD(gd_dense_backward_rows)(ctx, nr, net->sizes[L - 1], n_out_last, W[L - 1], s.Z[L - 1] + r0 * n_out_last,
-                                       s.A[L - 1] + r0 * n_out_last, (gd_act)net->acts[L - 1], slope,
-                                       s.D[L - 1] + r0 * n_out_last,
-                                       L > 1 ? s.D[L - 2] + r0 * net->sizes[L - 1] : NULL);
+            GD(gd_act_backward)((gd_act)net->acts[L - 1], slope, nr * n_out_last, s.Z[L - 1] + offset,
+                                s.A[L - 1] + offset, s.D[L - 1] + offset, s.D[L - 1] + offset);
         }
 
-        /* Phase 2, layer by layer from the top: the dW tiles of layer k together with the
-         * row-backward of layer k-1 (both only need layer k's ∂loss/∂Z). */
+        /* Backward, from the top layer down: the dW tiles of layer k and the tiles of
+         * dZ_{k-1} = (dZ_k·W_kᵀ) ⊙ act'(Z_{k-1}) together; both only read dZ_k. */
         for (k = L - 1; k >= 0 && status == GD_OK; k--) {
             const int64_t n_in = net->sizes[k], n_out = net->sizes[k + 1];
-            const int64_t tiles_j = CEIL_DIV(n_out, GD_TILE), tiles = n_tiles(net, k);
-            const int64_t row_tasks = k > 0 ? n_shards : 0;
+            const int64_t weight_tasks = wgt[k].count, input_tasks = k > 0 ? inp[k].count : 0;
             const gd_real *Xk = k == 0 ? X0 : s.A[k - 1];
 #pragma omp for schedule(dynamic, 1)
-            for (task = 0; task < tiles + row_tasks; task++) {
-                if (task < tiles) {
-                    const int64_t i0 = (task / tiles_j) * GD_TILE, j0 = (task % tiles_j) * GD_TILE;
-                    const int64_t i1 = MIN(n_in, i0 + GD_TILE), j1 = MIN(n_out, j0 + GD_TILE);
+            for (task = 0; task < weight_tasks + input_tasks; task++) {
+                int64_t r0, r1, c0, c1;
+                if (task < weight_tasks) {
                     double penalty = 0;
                     int nonfinite = 0;
                     int64_t i;
-                    GD(gd_dense_backward_weights)(ctx, B, n_in, n_out, Xk, n_in, s.D[k], i0, i1, j0, j1, dW[k], db[k]);
-                    for (i = i0; i < i1; i++) {
-                        gd_real *dw = dW[k] + i * n_out + j0;
-                        penalty += GD(gd_penalty)(loss->l1, loss->l2, j1 - j0, W[k] + i * n_out + j0, dw);
-                        nonfinite |= any_nonfinite(j1 - j0, dw);
+                    tile_bounds(&wgt[k], task, &r0, &r1, &c0, &c1);
+                    GD(gd_dense_backward_weights)(ctx, B, n_in, n_out, Xk, n_in, s.D[k], r0, r1, c0,
+                                                  c1, dW[k], db[k]);
+                    for (i = r0; i < r1; i++) {
+                        gd_real *dw = dW[k] + i * n_out + c0;
+                        penalty += GD(gd_penalty)(loss->l1, loss->l2, c1 - c0, W[k] + i * n_out + c0, dw);
+                        nonfinite |= any_nonfinite(c1 - c0, dw);
                     }
-                    if (i0 == 0)
-                        nonfinite |= any_nonfinite(j1 - j0, db[k] + j0);
+                    if (r0 == 0)
+                        nonfinite |= any_nonfinite(c1 - c0, db[k] + c0);
                     /* A NaN gradient can hide behind a finite loss (relu and the hinge margin
                      * compare it away), so the tile reports it through its penalty slot and the
                      * batch is refused before the update. */
                     s.tile_penalty[tile_offset[k] + task] = nonfinite ? (gd_real)NAN : (gd_real)penalty;
                 } else {
-                    const int64_t r0 = (task - tiles) * srows, nr = MIN(srows, B - r0);
-                    const int64_t n_out_k = net->sizes[k];
-                    GD(gd_dense_backward_rows)(ctx, nr, net->sizes[k - 1], n_out_k, W[k - 1],
-                                               s.Z[k - 1] + r0 * n_out_k, s.A[k - 1] + r0 * n_out_k,
-                                               (gd_act)net->acts[k - 1], slope, s.D[k - 1] + r0 * n_out_k,
-                                               k > 1 ? s.D[k - 2] + r0 * net->sizes[k - 1] : NULL);
+                    tile_bounds(&inp[k], task - weight_tasks, &r0, &r1, &c0, &c1);
+                    GD(gd_dense_backward_input)(ctx, r1 - r0, c1 - c0, n_out, s.D[k] + r0 * n_out,
+                                                n_out, W[k] + c0 * n_out, n_out,
+                                                (gd_act)net->acts[k - 1], slope,
+                                                s.Z[k - 1] + r0 * n_in + c0, s.A[k - 1] + r0 * n_in + c0,
+                                                n_in, s.D[k - 1] + r0 * n_in + c0, n_in);
                 }
             }
         }
 
         /* Batch loss: row losses and tile penalties summed in a fixed order (same bits for any
-         * thread count); a non-finite loss stops here, before any parameter moves. */
+         * thread count); a non-finite loss or gradient stops here, before any parameter moves. */
 #pragma omp single
         if (status == GD_OK) {
             for (k = 0; k < B; k++)

@@ -1,10 +1,11 @@
 /* Whole-network passes and the mini-batch epoch loop. Templated header: include after gd_real.h.
  *
- * Threading and determinism: a batch of B rows is cut into row shards whose size depends only on
- * B and the layer sizes, never on the thread count. Forward, loss and the dX products run per
- * shard; every weight gradient dW is cut into fixed tiles of W and each entry sums over the whole
- * batch in row order inside one GEMM. Threads only choose which shard or tile they compute, so the
- * same seed gives the same bits for any n_threads, with no cross-thread reduction at all. */
+ * Threading and determinism: every GEMM of a batch (forward Z = A·W, weight gradient dW = Aᵀ·dZ,
+ * input gradient dA = dZ·Wᵀ) is cut into tiles of its output whose size depends only on the
+ * matrix shapes, never on the thread count, and each tile is one GEMM over the full inner
+ * dimension (for dW: over the whole batch, in row order). Threads only choose which tiles they
+ * compute, so the same seed gives the same bits for any n_threads, with no cross-thread
+ * reduction at all. */
 
 typedef struct {
     int64_t n;                  /* rows in X */

@@ -82,18 +82,21 @@ cdef extern from "gdcore.h" nogil:
     double gd_penalty_f32(double l1, double l2, int64_t n, const float *W, float *grad_W)
     double gd_penalty_f64(double l1, double l2, int64_t n, const double *W, double *grad_W)
 
-    void gd_dense_forward_f32(const gd_ctx *ctx, int64_t B, int64_t I, int64_t O, const float *X,
-                              int64_t ldx, const float *W, const float *b, int act, float slope,
-                              float *Z, float *A)
-    void gd_dense_forward_f64(const gd_ctx *ctx, int64_t B, int64_t I, int64_t O, const double *X,
-                              int64_t ldx, const double *W, const double *b, int act, double slope,
-                              double *Z, double *A)
-    void gd_dense_backward_rows_f32(const gd_ctx *ctx, int64_t B, int64_t I, int64_t O, const float *W,
-                                    const float *Z, const float *A, int act, float slope, float *dA,
-                                    float *dX)
-    void gd_dense_backward_rows_f64(const gd_ctx *ctx, int64_t B, int64_t I, int64_t O, const double *W,
-                                    const double *Z, const double *A, int act, double slope,
-                                    double *dA, double *dX)
+    void gd_dense_forward_f32(const gd_ctx *ctx, int64_t B, int64_t n_in, int64_t n_out,
+                              const float *X, int64_t ldx, const float *W, int64_t ldw,
+                              const float *b, int act, float slope, float *Z, float *A, int64_t ldz)
+    void gd_dense_forward_f64(const gd_ctx *ctx, int64_t B, int64_t n_in, int64_t n_out,
+                              const double *X, int64_t ldx, const double *W, int64_t ldw,
+                              const double *b, int act, double slope, double *Z, double *A,
+                              int64_t ldz)
+    void gd_dense_backward_input_f32(const gd_ctx *ctx, int64_t B, int64_t n_in, int64_t n_out,
+                                     const float *dZ, int64_t lddz, const float *W, int64_t ldw,
+                                     int act_in, float slope, const float *Z_in, const float *A_in,
+                                     int64_t ld_in, float *dX, int64_t lddx)
+    void gd_dense_backward_input_f64(const gd_ctx *ctx, int64_t B, int64_t n_in, int64_t n_out,
+                                     const double *dZ, int64_t lddz, const double *W, int64_t ldw,
+                                     int act_in, double slope, const double *Z_in,
+                                     const double *A_in, int64_t ld_in, double *dX, int64_t lddx)
     void gd_dense_backward_weights_f32(const gd_ctx *ctx, int64_t B, int64_t I, int64_t O,
                                        const float *X, int64_t ldx, const float *dZ, int64_t i0,
                                        int64_t i1, int64_t j0, int64_t j1, float *dW, float *db)

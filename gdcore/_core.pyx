@@ -158,13 +158,14 @@ def dense_forward(int act, double negative_slope, real[:, ::1] X not None, real[
                   real[::1] b not None, real[:, ::1] Z not None, real[:, ::1] A not None):
     """Z = X·W + b, A = act(Z)."""
     cdef gd_ctx ctx = _context(1)
+    cdef int64_t B = X.shape[0], I = X.shape[1], O = W.shape[1]
     with nogil:
         if real is float:
-            gd_dense_forward_f32(&ctx, X.shape[0], X.shape[1], W.shape[1], &X[0, 0], X.shape[1],
-                                 &W[0, 0], &b[0], act, <float>negative_slope, &Z[0, 0], &A[0, 0])
+            gd_dense_forward_f32(&ctx, B, I, O, &X[0, 0], I, &W[0, 0], O, &b[0], act,
+                                 <float>negative_slope, &Z[0, 0], &A[0, 0], O)
         else:
-            gd_dense_forward_f64(&ctx, X.shape[0], X.shape[1], W.shape[1], &X[0, 0], X.shape[1],
-                                 &W[0, 0], &b[0], act, negative_slope, &Z[0, 0], &A[0, 0])
+            gd_dense_forward_f64(&ctx, B, I, O, &X[0, 0], I, &W[0, 0], O, &b[0], act,
+                                 negative_slope, &Z[0, 0], &A[0, 0], O)
 
 
 def dense_backward(int act, double negative_slope, real[:, ::1] X not None, real[:, ::1] W not None,
@@ -173,20 +174,23 @@ def dense_backward(int act, double negative_slope, real[:, ::1] X not None, real
     """dZ = dA ⊙ act'(Z) (in place in dA), dW = Xᵀ·dZ, db = Σ dZ, dX = dZ·Wᵀ (when dX is given)."""
     cdef gd_ctx ctx = _context(1)
     cdef int64_t B = X.shape[0], I = X.shape[1], O = W.shape[1]
-    cdef real *dX_ptr = NULL
-    if dX is not None:
-        dX_ptr = &dX[0, 0]
     with nogil:
         if real is float:
-            gd_dense_backward_rows_f32(&ctx, B, I, O, &W[0, 0], &Z[0, 0], &A[0, 0], act,
-                                       <float>negative_slope, &dA[0, 0], dX_ptr)
+            gd_act_backward_f32(act, <float>negative_slope, B * O, &Z[0, 0], &A[0, 0], &dA[0, 0],
+                                &dA[0, 0])
             gd_dense_backward_weights_f32(&ctx, B, I, O, &X[0, 0], I, &dA[0, 0], 0, I, 0, O,
                                           &dW[0, 0], &db[0])
+            if dX is not None:
+                gd_dense_backward_input_f32(&ctx, B, I, O, &dA[0, 0], O, &W[0, 0], O, 0, 0,
+                                            NULL, NULL, I, &dX[0, 0], I)
         else:
-            gd_dense_backward_rows_f64(&ctx, B, I, O, &W[0, 0], &Z[0, 0], &A[0, 0], act,
-                                       negative_slope, &dA[0, 0], dX_ptr)
+            gd_act_backward_f64(act, negative_slope, B * O, &Z[0, 0], &A[0, 0], &dA[0, 0],
+                                &dA[0, 0])
             gd_dense_backward_weights_f64(&ctx, B, I, O, &X[0, 0], I, &dA[0, 0], 0, I, 0, O,
                                           &dW[0, 0], &db[0])
+            if dX is not None:
+                gd_dense_backward_input_f64(&ctx, B, I, O, &dA[0, 0], O, &W[0, 0], O, 0, 0,
+                                            NULL, NULL, I, &dX[0, 0], I)
 
 
 cdef gd_sgd _sgd_spec(opt):
