@@ -147,6 +147,7 @@ gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *pa
     const int64_t slice = 2 * GD_PREDICT_ROWS * widest_hidden(net);
     gd_real *W[GD_MAX_LAYERS], *b[GD_MAX_LAYERS];
     const int n_threads = (int)MAX(1, MIN((int64_t)ctx->n_threads, n_chunks));
+    gd_status status = GD_OK;
     int64_t chunk;
 
     if (L < 1 || L > GD_MAX_LAYERS || n < 0)
@@ -165,6 +166,12 @@ gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *pa
         const int64_t r0 = chunk * GD_PREDICT_ROWS, rows = MIN(GD_PREDICT_ROWS, n - r0);
         const gd_real *in = X + r0 * net->sizes[0];
         int64_t l;
+        /* The input is checked here, in the pass that reads it anyway, not by the caller. */
+        if (any_nonfinite(rows * net->sizes[0], in)) {
+#pragma omp atomic write
+            status = GD_ERR_NONFINITE;
+            continue;
+        }
         for (l = 0; l < L; l++) {
             const int64_t n_in = net->sizes[l], n_out = net->sizes[l + 1];
             gd_real *dst = l == L - 1 ? out + r0 * n_out : ping;
@@ -175,7 +182,7 @@ gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *pa
             buf = ping, ping = pong, pong = buf;
         }
     }
-    return GD_OK;
+    return status;
 }
 
 gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,

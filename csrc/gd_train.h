@@ -26,7 +26,8 @@ int64_t GD(gd_train_workspace_len)(const gd_net *net, int64_t batch_rows);
 /* Workspace for gd_forward with the context's thread count. */
 int64_t GD(gd_forward_workspace_len)(const gd_ctx *ctx, const gd_net *net);
 
-/* out = network(X) for n rows; out: n × sizes[L]. Rows are done in chunks, chunks in parallel. */
+/* out = network(X) for n rows; out: n × sizes[L]. Rows are done in chunks, chunks in parallel.
+ * Returns GD_ERR_NONFINITE (out then undefined) when X holds an inf or NaN. */
 gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *params, int64_t n,
                          const gd_real *X, gd_real *out, gd_real *work, int64_t work_len);
 

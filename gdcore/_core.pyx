@@ -44,6 +44,52 @@ cdef gd_ctx _context(int n_threads) noexcept:
     return ctx
 
 
+# ---------------------------------------------------------------------------------------------
+# BLAS held to one thread while the core runs: gdcore's OpenMP threads call BLAS themselves, and
+# a multi-threaded BLAS inside them would oversubscribe the cores. The get/set functions of the
+# BLAS that cython_blas calls are installed once (gdcore._threads finds them); holding costs two
+# C calls, against tens of microseconds for a threadpoolctl context per call. Counted under the
+# GIL, so nested or concurrent holders from several Python threads restore the setting once.
+
+ctypedef int (*blas_get_threads_fn)() noexcept nogil
+ctypedef void (*blas_set_threads_fn)(int) noexcept nogil
+cdef blas_get_threads_fn _blas_get_threads = NULL
+cdef blas_set_threads_fn _blas_set_threads = NULL
+cdef int _blas_holders = 0
+cdef int _blas_saved_threads = 1
+
+
+def install_blas_thread_control(size_t get_address, size_t set_address):
+    """Use these addresses of the BLAS's get/set_num_threads functions (0, 0: none)."""
+    global _blas_get_threads, _blas_set_threads
+    _blas_get_threads = <blas_get_threads_fn>get_address
+    _blas_set_threads = <blas_set_threads_fn>set_address
+
+
+def blas_thread_control_installed():
+    return _blas_get_threads != NULL and _blas_set_threads != NULL
+
+
+cdef void _blas_hold() noexcept:
+    global _blas_holders, _blas_saved_threads
+    if _blas_get_threads == NULL or _blas_set_threads == NULL:
+        return
+    if _blas_holders == 0:
+        _blas_saved_threads = _blas_get_threads()
+        if _blas_saved_threads != 1:
+            _blas_set_threads(1)
+    _blas_holders += 1
+
+
+cdef void _blas_release() noexcept:
+    global _blas_holders
+    if _blas_get_threads == NULL or _blas_set_threads == NULL or _blas_holders == 0:
+        return
+    _blas_holders -= 1
+    if _blas_holders == 0 and _blas_saved_threads != 1:
+        _blas_set_threads(_blas_saved_threads)
+
+
 OK = GD_OK
 ERR_ARG = GD_ERR_ARG
 ERR_NONFINITE = GD_ERR_NONFINITE
@@ -221,6 +267,7 @@ def forward(Network network, int n_threads, real[::1] params not None, real[:, :
     cdef real *X_ptr = NULL
     if X.shape[0] == 0:
         return GD_OK
+    _blas_hold()
     with nogil:
         if real is float:
             status = gd_forward_f32(&ctx, &network.net, &params[0], X.shape[0], &X[0, 0],
@@ -228,6 +275,7 @@ def forward(Network network, int n_threads, real[::1] params not None, real[:, :
         else:
             status = gd_forward_f64(&ctx, &network.net, &params[0], X.shape[0], &X[0, 0],
                                     &out[0, 0], &work[0], work.shape[0])
+    _blas_release()
     return status
 
 
@@ -279,6 +327,7 @@ def train(Network network, int n_threads, loss, opt, real[::1] params not None,
         state64.velocity = &velocity[0] if velocity is not None else NULL
         state64.step = step
 
+    _blas_hold()
     with nogil:
         if perm_ptr == NULL:
             if real is float:
@@ -297,6 +346,7 @@ def train(Network network, int n_threads, loss, opt, real[::1] params not None,
                 status = gd_train_batches_f64(&ctx, &network.net, &loss_spec, opt_ptr, &data64,
                                               perm_ptr, batch_size, first_batch, end_batch, &state64,
                                               &work[0], work.shape[0], &loss_sum, &bad_batch)
+    _blas_release()
     return status, loss_sum, (state32.step if real is float else state64.step), bad_batch
 
 

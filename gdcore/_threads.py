@@ -1,9 +1,13 @@
 """Thread count resolution and BLAS thread control.
 
 The C core runs its own OpenMP threads and calls BLAS from inside them, so BLAS must stay on one
-thread during those calls or the two pools oversubscribe the cores (the route scikit-learn's
-KMeans takes). threadpoolctl's controller is built once; limiting it per call is cheap.
+thread during those calls or the two pools oversubscribe the cores. When the BLAS behind
+scipy.linalg.cython_blas is OpenBLAS (SciPy's wheels), its get/set_num_threads functions are
+handed to the core once, which then holds BLAS to one thread around each call at the cost of two
+C calls. Otherwise every call falls back to a threadpoolctl limit, as scikit-learn's KMeans does.
 """
+import contextlib
+import ctypes
 import os
 import numbers
 
@@ -35,17 +39,47 @@ def resolve_n_threads(n_threads):
     return int(n_threads)
 
 
-def blas_single_thread():
-    """Context manager holding every BLAS library to one thread."""
+def _find_scipy_openblas_thread_functions(controller):
+    """(get, set) addresses of num_threads in the OpenBLAS that SciPy's cython_blas calls, or None."""
+    libs = [lib for lib in controller.lib_controllers if lib.internal_api == "openblas"]
+    scipy_libs = [lib for lib in libs if "scipy" in os.path.dirname(lib.filepath).lower()]
+    if len(scipy_libs) != 1 and len(libs) != 1:
+        return None
+    lib = (scipy_libs or libs)[0]
+    dynlib = ctypes.CDLL(lib.filepath)
+    for prefix in ("scipy_", ""):
+        for suffix in ("", "64_", "_64"):
+            try:
+                get = getattr(dynlib, f"{prefix}openblas_get_num_threads{suffix}")
+                put = getattr(dynlib, f"{prefix}openblas_set_num_threads{suffix}")
+            except AttributeError:
+                continue
+            return (ctypes.cast(get, ctypes.c_void_p).value, ctypes.cast(put, ctypes.c_void_p).value)
+    return None
+
+
+def _install_blas_thread_control():
     global _controller
-    if _controller is None:
-        _controller = ThreadpoolController()
+    _controller = ThreadpoolController()
+    try:
+        addresses = _find_scipy_openblas_thread_functions(_controller)
+    except (OSError, AttributeError):  # threadpoolctl internals moved: use the fallback
+        addresses = None
+    if addresses:
+        _core.install_blas_thread_control(*addresses)
+
+
+def blas_single_thread():
+    """Context manager holding BLAS to one thread around core calls: a no-op when the core does
+    it itself (the usual case), else a threadpoolctl limit on every BLAS library."""
+    if _core.blas_thread_control_installed():
+        return contextlib.nullcontext()
     return _controller.limit(limits=1, user_api="blas")
 
 
 def blas_info():
     """threadpoolctl's description of the BLAS libraries loaded (SciPy's is the one gdcore calls)."""
-    global _controller
-    if _controller is None:
-        _controller = ThreadpoolController()
     return [info for info in _controller.info() if info.get("user_api") == "blas"]
+
+
+_install_blas_thread_control()

@@ -20,8 +20,9 @@ def _all_finite(arr):
     return bool(np.isfinite(np.sum(arr))) or bool(np.isfinite(arr).all())
 
 
-def check_X(X, n_features, dtype, name="X"):
-    """Return X as a C-contiguous 2-D array of ``dtype`` with ``n_features`` columns, all finite."""
+def check_X(X, n_features, dtype, name="X", check_finite=True):
+    """Return X as a C-contiguous 2-D array of ``dtype`` with ``n_features`` columns, all finite
+    (the finiteness check is left out when the caller's C pass does it)."""
     if X is None:
         raise TypeError(f"{name} must be an array of shape (n_samples, {n_features}), got None")
     arr = _as_array(X, name)
@@ -41,7 +42,7 @@ def check_X(X, n_features, dtype, name="X"):
     if arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}")
     arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not _all_finite(arr):
+    if check_finite and not _all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinity"
                          + (" (after conversion to float32)" if dtype == np.float32 else ""))
     return arr

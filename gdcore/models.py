@@ -233,17 +233,31 @@ class Sequential:
         y = check_y(y, loss, n_samples, self.n_outputs, self.dtype, name)
         return (None, y) if loss.targets == "index" else (y, None)
 
-    def _forward(self, X, n_threads):
+    def _forward(self, X, n_threads, name="X", converted=False):
+        """Network output for a validated X; the C core checks X for inf/NaN as it reads it."""
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         work = self._workspace("forward", self._network.forward_workspace_len(
             n_threads, self.dtype == np.float64))
-        if X.shape[0] > _PREDICT_CHUNK_ROWS and n_threads > 1:
-            with blas_single_thread():
-                status = _core.forward(self._network, n_threads, self._params, X, out, work)
-        else:  # one chunk: C runs it on the calling thread, no pools involved
+        with blas_single_thread():
             status = _core.forward(self._network, n_threads, self._params, X, out, work)
+        if status == _core.ERR_NONFINITE:
+            raise ValueError(f"{name} contains NaN or infinity"
+                             + (f" (after conversion to {self.dtype.name})" if converted else ""))
         _raise_for_status(status, "predict")
         return out
+
+    def _predict_input(self, X, n_threads):
+        """(X, thread count, whether X was converted) for inference. The common case, a
+        C-contiguous array of the model's dtype and width, skips conversion; few rows need no
+        thread count (one chunk runs on the calling thread)."""
+        converted = False
+        if not (type(X) is np.ndarray and X.dtype == self.dtype and X.ndim == 2
+                and X.flags.c_contiguous and X.shape[1] == self.n_inputs and X.shape[0] > 0):
+            converted = getattr(X, "dtype", None) != self.dtype
+            X = check_X(X, self.n_inputs, self.dtype, check_finite=False)
+        if n_threads is None and X.shape[0] <= _PREDICT_CHUNK_ROWS:
+            return X, 1, converted
+        return X, resolve_n_threads(n_threads), converted
 
     def _loss_value(self, out, y_real, y_index, loss):
         row_loss = np.empty(out.shape[0], dtype=self.dtype)
@@ -272,9 +286,9 @@ class Sequential:
         out : ndarray of shape (n_samples, n_outputs)
             Raw outputs (logits for a classifier; see predict_proba and predict_classes).
         """
-        X = check_X(X, self.n_inputs, self.dtype)
+        X, n_threads, converted = self._predict_input(X, n_threads)
         with self._lock:
-            return self._forward(X, resolve_n_threads(n_threads))
+            return self._forward(X, n_threads, converted=converted)
 
     def predict_proba(self, X, *, n_threads=None):
         """Class probabilities: softmax of the outputs, or the sigmoid of each output when the
@@ -314,10 +328,10 @@ class Sequential:
         dict with ``loss`` and, for cross_entropy, hinge and binary_cross_entropy, ``accuracy``.
         """
         loss = self._resolve_loss(loss)
-        X = check_X(X, self.n_inputs, self.dtype)
+        X, n_threads, converted = self._predict_input(X, n_threads)
         y_real, y_index = self._targets(y, loss, X.shape[0])
         with self._lock:
-            out = self._forward(X, resolve_n_threads(n_threads))
+            out = self._forward(X, n_threads, converted=converted)
         return self._scores(out, y_real, y_index, loss)
 
     def _scores(self, out, y_real, y_index, loss):
@@ -482,7 +496,7 @@ class Sequential:
                 values = {"loss": loss_sum / n_samples}
                 seconds = time.perf_counter() - start
                 if validation is not None:
-                    out = self._forward(validation[0], n_threads)
+                    out = self._forward(validation[0], n_threads, "validation_data[0]")
                     values.update({"val_" + k: v for k, v in
                                    self._scores(out, validation[1], validation[2], loss).items()})
                 values["seconds"] = seconds
