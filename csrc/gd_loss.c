@@ -83,30 +83,35 @@ static gd_real elementwise_row(int32_t kind, gd_real delta, int64_t n_out, const
     return total * scale;
 }
 
-gd_status GD(gd_loss_rows)(const gd_loss *loss, int64_t n_rows, int64_t batch_rows, int64_t n_out,
+gd_status GD(gd_loss_rows)(const gd_loss *loss, int64_t n_rows, double weight_total, int64_t n_out,
                            const gd_real *out, const gd_real *y_real, const int64_t *y_index,
-                           const int64_t *rows, gd_real *row_loss, gd_real *grad)
+                           const gd_real *weights, const int64_t *rows, gd_real *row_loss,
+                           gd_real *grad)
 {
     const int by_index = loss->kind == GD_LOSS_CROSS_ENTROPY || loss->kind == GD_LOSS_HINGE;
-    const gd_real row_scale = GD_ONE / (gd_real)batch_rows;
-    const gd_real elem_scale = GD_ONE / ((gd_real)batch_rows * (gd_real)n_out);
+    /* A batch whose weights are all zero contributes nothing (not 0/0). */
+    const gd_real inv_total = weight_total > 0 ? (gd_real)(1.0 / weight_total) : GD_ZERO;
+    const gd_real inv_elements =
+        weight_total > 0 ? GD_ONE / ((gd_real)weight_total * (gd_real)n_out) : GD_ZERO;
     int64_t r;
 
-    if (n_rows < 0 || batch_rows <= 0 || n_out <= 0 || (by_index ? y_index == NULL : y_real == NULL))
+    if (n_rows < 0 || weight_total < 0 || n_out <= 0 || (by_index ? y_index == NULL : y_real == NULL))
         return GD_ERR_ARG;
     for (r = 0; r < n_rows; r++) {
         const int64_t src = rows != NULL ? rows[r] : r;
+        const gd_real weight = weights != NULL ? weights[src] : GD_ONE;
         const gd_real *z = out + r * n_out;
         gd_real *g = grad != NULL ? grad + r * n_out : NULL;
         if (by_index) {
             const int64_t t = y_index[src];
+            const gd_real scale = weight * inv_total;
             if (t < 0 || t >= n_out)
                 return GD_ERR_LABEL;
-            row_loss[r] = loss->kind == GD_LOSS_HINGE ? hinge_row(n_out, z, t, row_scale, g)
-                                                     : cross_entropy_row(n_out, z, t, row_scale, g);
+            row_loss[r] = loss->kind == GD_LOSS_HINGE ? hinge_row(n_out, z, t, scale, g)
+                                                     : cross_entropy_row(n_out, z, t, scale, g);
         } else {
-            row_loss[r] = elementwise_row(loss->kind, (gd_real)loss->delta, n_out, z, y_real + src * n_out,
-                                          elem_scale, g);
+            row_loss[r] = elementwise_row(loss->kind, (gd_real)loss->delta, n_out, z,
+                                          y_real + src * n_out, weight * inv_elements, g);
         }
     }
     return GD_OK;

@@ -1,9 +1,19 @@
-/* Optimizer updates over flat buffers. Compiled once per element type (gd_real.h). */
+/* Optimizer updates over flat buffers, with torch.optim's semantics and order of operations.
+ * Compiled once per element type (gd_real.h). Hyperparameters are rounded to the parameter
+ * type, as torch does for a float32 tensor; the bias corrections are computed in double, as
+ * torch computes them in Python. */
 #include "gd_real.h"
 #include "gd_optim.h"
 
-/* The momentum loop with its two flags as compile-time constants at each call below, so every
- * variant is a straight loop the compiler vectorizes. */
+/* torch's lerp a + w·(b − a), computed from the nearer end as torch's CPU kernel does. */
+static inline gd_real lerp(gd_real a, gd_real b, gd_real w)
+{
+    return w < (gd_real)0.5 ? a + w * (b - a) : b - (b - a) * ((gd_real)1 - w);
+}
+
+/* SGD: g ← g + wd·p; v ← g (first step) or μ·v + (1 − dampening)·g; p ← p − lr·(g + μ·v if
+ * nesterov else v). Each flag combination is a straight loop: the flags are constants at each
+ * call below, so every variant vectorizes. */
 static inline void sgd_momentum_loop(int first_step, int nesterov, int64_t n, gd_real lr,
                                      gd_real momentum, gd_real keep, gd_real decay,
                                      const gd_real *grad, gd_real *param, gd_real *velocity)
@@ -17,12 +27,11 @@ static inline void sgd_momentum_loop(int first_step, int nesterov, int64_t n, gd
     }
 }
 
-void GD(gd_sgd_update)(const gd_sgd *opt, int first_step, int64_t n, const gd_real *grad,
-                       gd_real *param, gd_real *velocity)
+static void sgd_update(const gd_optim *opt, gd_real lr, int first_step, int64_t n,
+                       const gd_real *grad, gd_real *param, gd_real *velocity)
 {
-    /* Hyperparameters rounded to the parameter type, as torch does for a float32 tensor. */
-    const gd_real lr = (gd_real)opt->lr, momentum = (gd_real)opt->momentum;
-    const gd_real keep = (gd_real)(1.0 - opt->dampening), decay = (gd_real)opt->weight_decay;
+    const gd_real momentum = (gd_real)opt->momentum, keep = (gd_real)(1.0 - opt->dampening);
+    const gd_real decay = (gd_real)opt->weight_decay;
     int64_t i;
 
     if (opt->momentum == 0) {
@@ -38,5 +47,99 @@ void GD(gd_sgd_update)(const gd_sgd *opt, int first_step, int64_t n, const gd_re
             sgd_momentum_loop(0, 1, n, lr, momentum, keep, decay, grad, param, velocity);
         else
             sgd_momentum_loop(0, 0, n, lr, momentum, keep, decay, grad, param, velocity);
+    }
+}
+
+/* Adam / AdamW (torch.optim, amsgrad off):
+ *   Adam: g ← g + wd·p          AdamW: p ← p·(1 − lr·wd)
+ *   m ← lerp(m, g, 1 − β1)
+ *   v ← β2·v + (1 − β2)·g²
+ *   p ← p − lr/(1 − β1^t) · m / (√v / √(1 − β2^t) + eps) */
+static void adam_update(const gd_optim *opt, double lr, int64_t step, int decoupled, int64_t n,
+                        const gd_real *grad, gd_real *param, gd_real *m, gd_real *v)
+{
+    const gd_real decay = (gd_real)opt->weight_decay, shrink = (gd_real)(1.0 - lr * opt->weight_decay);
+    const gd_real mix1 = (gd_real)(1.0 - opt->beta1), beta2 = (gd_real)opt->beta2;
+    const gd_real mix2 = (gd_real)(1.0 - opt->beta2), eps = (gd_real)opt->eps;
+    const double correction1 = 1.0 - pow(opt->beta1, (double)step);
+    const gd_real step_size = (gd_real)(lr / correction1);
+    const gd_real correction2_sqrt = (gd_real)sqrt(1.0 - pow(opt->beta2, (double)step));
+    int64_t i;
+
+    for (i = 0; i < n; i++) {
+        gd_real g = grad[i], p = param[i];
+        if (decoupled)
+            p *= shrink;
+        else
+            g += decay * p;
+        m[i] = lerp(m[i], g, mix1);
+        v[i] = beta2 * v[i] + mix2 * g * g;
+        param[i] = p - step_size * (m[i] / (sqrt(v[i]) / correction2_sqrt + eps));
+    }
+}
+
+/* RMSprop (torch.optim): g ← g + wd·p; s ← α·s + (1 − α)·g²; centered: ḡ ← lerp(ḡ, g, 1 − α),
+ * d = √(s − ḡ²) + eps, else d = √s + eps; momentum: b ← μ·b + g/d, p ← p − lr·b; else p ← p − lr·g/d. */
+static void rmsprop_update(const gd_optim *opt, gd_real lr, int64_t n, const gd_real *grad,
+                           gd_real *param, gd_real *square_avg, gd_real *momentum_buf,
+                           gd_real *grad_avg)
+{
+    const gd_real decay = (gd_real)opt->weight_decay, alpha = (gd_real)opt->alpha;
+    const gd_real mix = (gd_real)(1.0 - opt->alpha), eps = (gd_real)opt->eps;
+    const gd_real momentum = (gd_real)opt->momentum;
+    int64_t i;
+
+    for (i = 0; i < n; i++) {
+        const gd_real g = grad[i] + decay * param[i];
+        gd_real avg;
+        square_avg[i] = alpha * square_avg[i] + mix * g * g;
+        if (opt->centered) {
+            grad_avg[i] = lerp(grad_avg[i], g, mix);
+            avg = sqrt(square_avg[i] - grad_avg[i] * grad_avg[i]) + eps;
+        } else {
+            avg = sqrt(square_avg[i]) + eps;
+        }
+        if (opt->momentum > 0) {
+            momentum_buf[i] = momentum * momentum_buf[i] + g / avg;
+            param[i] -= lr * momentum_buf[i];
+        } else {
+            param[i] -= lr * (g / avg);
+        }
+    }
+}
+
+/* Adagrad (torch.optim): g ← g + wd·p; clr = lr / (1 + (t − 1)·lr_decay); s ← s + g²;
+ * p ← p − clr·g / (√s + eps). */
+static void adagrad_update(const gd_optim *opt, double lr, int64_t step, int64_t n,
+                           const gd_real *grad, gd_real *param, gd_real *sum)
+{
+    const gd_real decay = (gd_real)opt->weight_decay, eps = (gd_real)opt->eps;
+    const gd_real clr = (gd_real)(lr / (1.0 + (double)(step - 1) * opt->lr_decay));
+    int64_t i;
+
+    for (i = 0; i < n; i++) {
+        const gd_real g = grad[i] + decay * param[i];
+        sum[i] += g * g;
+        param[i] -= clr * (g / (sqrt(sum[i]) + eps));
+    }
+}
+
+void GD(gd_optim_update)(const gd_optim *opt, double lr, int64_t step, int64_t n,
+                         const gd_real *grad, gd_real *param, gd_real *const *slots)
+{
+    switch (opt->kind) {
+    case GD_OPT_ADAM:
+    case GD_OPT_ADAMW:
+        adam_update(opt, lr, step, opt->kind == GD_OPT_ADAMW, n, grad, param, slots[0], slots[1]);
+        break;
+    case GD_OPT_RMSPROP:
+        rmsprop_update(opt, (gd_real)lr, n, grad, param, slots[0], slots[1], slots[2]);
+        break;
+    case GD_OPT_ADAGRAD:
+        adagrad_update(opt, lr, step, n, grad, param, slots[0]);
+        break;
+    default:
+        sgd_update(opt, (gd_real)lr, step == 1, n, grad, param, slots[0]);
+        break;
     }
 }

@@ -1,6 +1,7 @@
 /* Optimizer updates over flat buffers, in place. Templated header: include after gd_real.h. */
 
-/* One SGD step (gd_sgd in gd_types.h gives the rule) over n parameters.
- * first_step != 0 initialises the momentum buffer v with g, as torch does. */
-void GD(gd_sgd_update)(const gd_sgd *opt, int first_step, int64_t n, const gd_real *grad,
-                       gd_real *param, gd_real *velocity);
+/* One optimizer step over n parameters: `step` is the 1-based number of this step (Adam's bias
+ * correction, Adagrad's decay, SGD's first-step buffer) and lr its learning rate. slots are the
+ * state buffers (gd_optim in gd_types.h says which each kind uses; unused ones may be NULL). */
+void GD(gd_optim_update)(const gd_optim *opt, double lr, int64_t step, int64_t n,
+                         const gd_real *grad, gd_real *param, gd_real *const *slots);

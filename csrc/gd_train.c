@@ -57,6 +57,22 @@ static void tile_bounds(const tiling *t, int64_t index, int64_t *r0, int64_t *r1
     *c1 = MIN(t->cols, *c0 + t->tile_cols);
 }
 
+/* State buffers an optimizer reads (see gd_optim); the others may be NULL. */
+static int optim_slots_used(const gd_optim *opt)
+{
+    switch (opt->kind) {
+    case GD_OPT_ADAM:
+    case GD_OPT_ADAMW:
+        return 2;
+    case GD_OPT_RMSPROP:
+        return opt->centered ? 3 : (opt->momentum > 0 ? 2 : 1);
+    case GD_OPT_ADAGRAD:
+        return 1;
+    default:
+        return opt->momentum != 0 ? 1 : 0;
+    }
+}
+
 /* Where each layer's W and b sit in the flat parameter buffer. */
 static void param_views(const gd_net *net, gd_real *params, gd_real **W, gd_real **b)
 {
@@ -186,9 +202,9 @@ gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *pa
 }
 
 gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
-                            const gd_sgd *opt, const GD(gd_data) *data, const int64_t *rows,
-                            int64_t B, GD(gd_state) *state, gd_real *work, int64_t work_len,
-                            double *loss_out)
+                            const gd_optim *opt, double lr, const GD(gd_data) *data,
+                            const int64_t *rows, int64_t B, GD(gd_state) *state, gd_real *work,
+                            int64_t work_len, double *loss_out)
 {
     const int64_t L = net->n_layers, n_in0 = net->sizes[0], n_out_last = net->sizes[L];
     const gd_real slope = (gd_real)net->negative_slope;
@@ -200,12 +216,14 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
     const gd_real *X0;
     int n_threads;
     gd_status status = GD_OK;
-    double batch_loss = 0;
+    double batch_loss = 0, weight_total = (double)B;
 
     if (L < 1 || L > GD_MAX_LAYERS || B < 1)
         return GD_ERR_ARG;
-    if (opt != NULL && opt->momentum != 0 && state->velocity == NULL)
-        return GD_ERR_ARG;
+    if (opt != NULL)
+        for (l = 0; l < optim_slots_used(opt); l++)
+            if (state->slots[l] == NULL)
+                return GD_ERR_ARG;
     if (work_len < GD(gd_train_workspace_len)(net, B))
         return GD_ERR_WORKSPACE;
     carve_scratch(net, B, work, &s);
@@ -214,6 +232,11 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
     n_params = gd_n_params(net);
     /* Without a row list the batch is data rows 0..B-1 and X is read in place, no gather. */
     X0 = rows != NULL ? s.Xb : data->X;
+    if (data->weights != NULL) { /* the weighted mean's denominator, in row order */
+        weight_total = 0;
+        for (l = 0; l < B; l++)
+            weight_total += data->weights[rows != NULL ? rows[l] : l];
+    }
 
     /* The fixed work split of this batch (see tiling): forward Z_l, weight gradient dW_l and
      * input gradient dA_{l-1} = dZ_l·W_lᵀ of every layer. */
@@ -268,11 +291,13 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
         for (task = 0; task < n_row_blocks; task++) {
             const int64_t r0 = task * GD_ROW_TILE, nr = MIN(GD_ROW_TILE, B - r0);
             const int64_t offset = r0 * n_out_last;
+            const int in_place = rows == NULL; /* then targets and weights start at row r0 */
             gd_status st = GD(gd_loss_rows)(
-                loss, nr, B, n_out_last, s.A[L - 1] + offset,
-                data->y_real != NULL && rows == NULL ? data->y_real + offset : data->y_real,
-                data->y_index != NULL && rows == NULL ? data->y_index + r0 : data->y_index,
-                rows != NULL ? rows + r0 : NULL, s.row_loss + r0, s.D[L - 1] + offset);
+                loss, nr, weight_total, n_out_last, s.A[L - 1] + offset,
+                data->y_real != NULL && in_place ? data->y_real + offset : data->y_real,
+                data->y_index != NULL && in_place ? data->y_index + r0 : data->y_index,
+                data->weights != NULL && in_place ? data->weights + r0 : data->weights,
+                in_place ? NULL : rows + r0, s.row_loss + r0, s.D[L - 1] + offset);
             if (st != GD_OK) {
 #pragma omp atomic write
                 status = st;
@@ -335,8 +360,12 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
 #pragma omp for schedule(static)
             for (chunk = 0; chunk < n_chunks; chunk++) {
                 const int64_t p0 = chunk * GD_UPDATE_CHUNK, len = MIN(GD_UPDATE_CHUNK, n_params - p0);
-                GD(gd_sgd_update)(opt, state->step == 0, len, state->grads + p0, state->params + p0,
-                                  state->velocity != NULL ? state->velocity + p0 : NULL);
+                gd_real *slots[GD_OPTIM_SLOTS];
+                int slot;
+                for (slot = 0; slot < GD_OPTIM_SLOTS; slot++)
+                    slots[slot] = state->slots[slot] != NULL ? state->slots[slot] + p0 : NULL;
+                GD(gd_optim_update)(opt, lr, state->step + 1, len, state->grads + p0,
+                                    state->params + p0, slots);
             }
         }
     }
@@ -348,10 +377,11 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
 }
 
 gd_status GD(gd_train_batches)(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
-                               const gd_sgd *opt, const GD(gd_data) *data, const int64_t *perm,
-                               int64_t batch_size, int64_t first_batch, int64_t end_batch,
-                               GD(gd_state) *state, gd_real *work, int64_t work_len,
-                               double *loss_sum, int64_t *bad_batch)
+                               const gd_optim *opt, const double *lrs, const GD(gd_data) *data,
+                               const int64_t *perm, int64_t batch_size, int64_t first_batch,
+                               int64_t end_batch, GD(gd_state) *state, gd_real *work,
+                               int64_t work_len, const volatile int *stop, double *loss_sum,
+                               int64_t *bad_batch)
 {
     int64_t k;
     if (batch_size < 1 || first_batch < 0 || end_batch < first_batch ||
@@ -360,8 +390,13 @@ gd_status GD(gd_train_batches)(const gd_ctx *ctx, const gd_net *net, const gd_lo
     for (k = first_batch; k < end_batch; k++) {
         const int64_t r0 = k * batch_size, B = MIN(batch_size, data->n - r0);
         double batch_loss = 0;
-        gd_status st = GD(gd_batch_step)(ctx, net, loss, opt, data, perm + r0, B, state, work,
-                                         work_len, &batch_loss);
+        gd_status st;
+        if (stop != NULL && *stop) {
+            *bad_batch = k;
+            return GD_INTERRUPTED;
+        }
+        st = GD(gd_batch_step)(ctx, net, loss, opt, lrs != NULL ? lrs[k] : opt->lr, data, perm + r0,
+                               B, state, work, work_len, &batch_loss);
         if (st != GD_OK) {
             *bad_batch = k;
             return st;

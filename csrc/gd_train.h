@@ -12,12 +12,13 @@ typedef struct {
     const gd_real *X;           /* n × sizes[0] */
     const gd_real *y_real;      /* n × sizes[L], real targets (NULL for class-index losses) */
     const int64_t *y_index;     /* n class indices (NULL for real-target losses) */
+    const gd_real *weights;     /* n sample weights >= 0 (NULL: all 1) */
 } GD(gd_data);
 
 typedef struct {
     gd_real *params;            /* gd_n_params() values */
     gd_real *grads;             /* same layout */
-    gd_real *velocity;          /* momentum buffer, same layout (unused when momentum = 0) */
+    gd_real *slots[GD_OPTIM_SLOTS]; /* optimizer state, same layout (gd_optim says which) */
     int64_t step;               /* optimizer steps taken so far */
 } GD(gd_state);
 
@@ -32,20 +33,23 @@ gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *pa
                          const gd_real *X, gd_real *out, gd_real *work, int64_t work_len);
 
 /* Loss and gradient (into state->grads) of one batch: the rows rows[0..B) of data (rows == NULL:
- * rows 0..B). When opt != NULL, then one optimizer step on state (and state->step += 1).
- * *loss_out = batch loss including penalties. A non-finite loss returns GD_ERR_NONFINITE before
- * any parameter changes. */
+ * rows 0..B). When opt != NULL, then one optimizer step with learning rate lr on state (and
+ * state->step += 1). *loss_out = batch loss including penalties. A non-finite loss or gradient
+ * returns GD_ERR_NONFINITE before any parameter changes. */
 gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
-                            const gd_sgd *opt, const GD(gd_data) *data, const int64_t *rows,
-                            int64_t B, GD(gd_state) *state, gd_real *work, int64_t work_len,
-                            double *loss_out);
+                            const gd_optim *opt, double lr, const GD(gd_data) *data,
+                            const int64_t *rows, int64_t B, GD(gd_state) *state, gd_real *work,
+                            int64_t work_len, double *loss_out);
 
 /* Batches [first_batch, end_batch) of an epoch over the permutation perm (n entries): batch k is
- * rows perm[k·batch_size .. min(n, (k+1)·batch_size)), the last one may be smaller. Adds
- * Σ batch_loss·batch_rows to *loss_sum. On GD_ERR_NONFINITE, *bad_batch is the batch index and
- * that batch made no update. */
+ * rows perm[k·batch_size .. min(n, (k+1)·batch_size)), the last one may be smaller, and its
+ * learning rate is lrs[k] (lrs == NULL: opt->lr). Adds Σ batch_loss·batch_rows to *loss_sum.
+ * Before each batch *stop is read: when non-zero, returns GD_INTERRUPTED with *bad_batch the
+ * first batch not run (a signal handler sets it; the model is then at a batch boundary). On
+ * GD_ERR_NONFINITE, *bad_batch is the batch index and that batch made no update. */
 gd_status GD(gd_train_batches)(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
-                               const gd_sgd *opt, const GD(gd_data) *data, const int64_t *perm,
-                               int64_t batch_size, int64_t first_batch, int64_t end_batch,
-                               GD(gd_state) *state, gd_real *work, int64_t work_len,
-                               double *loss_sum, int64_t *bad_batch);
+                               const gd_optim *opt, const double *lrs, const GD(gd_data) *data,
+                               const int64_t *perm, int64_t batch_size, int64_t first_batch,
+                               int64_t end_batch, GD(gd_state) *state, gd_real *work,
+                               int64_t work_len, const volatile int *stop, double *loss_sum,
+                               int64_t *bad_batch);

@@ -12,7 +12,8 @@ typedef enum {
     GD_ERR_ARG = 1,        /* a size or pointer argument is invalid */
     GD_ERR_NONFINITE = 2,  /* the loss became NaN or infinite; the update of that batch was skipped */
     GD_ERR_LABEL = 3,      /* a class index is outside [0, n_classes) */
-    GD_ERR_WORKSPACE = 4   /* the workspace given is smaller than gd_workspace_len() asks */
+    GD_ERR_WORKSPACE = 4,  /* the workspace given is smaller than gd_workspace_len() asks */
+    GD_INTERRUPTED = 5     /* the stop flag was raised; training stopped between two batches */
 } gd_status;
 
 typedef enum {
@@ -66,17 +67,34 @@ typedef struct {
     double l2;      /* penalty ½·l2·Σ W² over every weight matrix (not biases) */
 } gd_loss;
 
-/* SGD with PyTorch's semantics (torch.optim.SGD):
- *   g ← g + weight_decay·p
- *   v ← g on the first step, else v ← momentum·v + (1 − dampening)·g      (when momentum ≠ 0)
- *   p ← p − lr·(g + momentum·v if nesterov else v)                         (p − lr·g when momentum = 0) */
+typedef enum {
+    GD_OPT_SGD = 0,
+    GD_OPT_ADAM = 1,
+    GD_OPT_ADAMW = 2,
+    GD_OPT_RMSPROP = 3,
+    GD_OPT_ADAGRAD = 4
+} gd_optim_kind;
+
+/* An optimizer's hyperparameters; each kind reads its own fields and follows torch.optim
+ * (gd_optim.c states every rule). State lives in up to three buffers laid out like the
+ * parameters (GD_OPTIM_SLOTS):
+ *   SGD: momentum buffer v | Adam, AdamW: m, v | RMSprop: square avg, momentum buffer, grad avg |
+ *   Adagrad: sum of squares. */
 typedef struct {
-    double lr;
-    double momentum;
-    double dampening;
-    double weight_decay;
-    int32_t nesterov;
-} gd_sgd;
+    int32_t kind;          /* gd_optim_kind */
+    double lr;             /* used when no per-batch learning rates are given */
+    double weight_decay;   /* L2 added to the gradient; decoupled (p ← p·(1 − lr·wd)) for AdamW */
+    double momentum;       /* SGD, RMSprop */
+    double dampening;      /* SGD */
+    int32_t nesterov;      /* SGD */
+    double beta1, beta2;   /* Adam, AdamW */
+    double eps;            /* Adam, AdamW, RMSprop, Adagrad */
+    double alpha;          /* RMSprop smoothing */
+    int32_t centered;      /* RMSprop */
+    double lr_decay;       /* Adagrad */
+} gd_optim;
+
+#define GD_OPTIM_SLOTS 3
 
 int64_t gd_n_params(const gd_net *net);
 /* 1 when the core was built with OpenMP; the largest thread count OpenMP would use now. */

@@ -8,6 +8,7 @@ cdef extern from "gdcore.h" nogil:
         GD_ERR_NONFINITE
         GD_ERR_LABEL
         GD_ERR_WORKSPACE
+        GD_INTERRUPTED
 
     ctypedef void (*gd_sgemm_fn)(int, int, int64_t, int64_t, int64_t, float, const float *, int64_t,
                                  const float *, int64_t, float, float *, int64_t) noexcept nogil
@@ -31,35 +32,44 @@ cdef extern from "gdcore.h" nogil:
         double l1
         double l2
 
-    ctypedef struct gd_sgd:
+    ctypedef struct gd_optim:
+        int32_t kind
         double lr
+        double weight_decay
         double momentum
         double dampening
-        double weight_decay
         int32_t nesterov
+        double beta1
+        double beta2
+        double eps
+        double alpha
+        int32_t centered
+        double lr_decay
 
     ctypedef struct gd_data_f32:
         int64_t n
         const float *X
         const float *y_real
         const int64_t *y_index
+        const float *weights
 
     ctypedef struct gd_data_f64:
         int64_t n
         const double *X
         const double *y_real
         const int64_t *y_index
+        const double *weights
 
     ctypedef struct gd_state_f32:
         float *params
         float *grads
-        float *velocity
+        float *slots[3]
         int64_t step
 
     ctypedef struct gd_state_f64:
         double *params
         double *grads
-        double *velocity
+        double *slots[3]
         int64_t step
 
     int64_t gd_n_params(const gd_net *net)
@@ -73,12 +83,14 @@ cdef extern from "gdcore.h" nogil:
     void gd_act_backward_f64(int act, double slope, int64_t n, const double *Z, const double *A,
                              const double *dA, double *dZ)
 
-    gd_status gd_loss_rows_f32(const gd_loss *loss, int64_t n_rows, int64_t batch_rows, int64_t O,
+    gd_status gd_loss_rows_f32(const gd_loss *loss, int64_t n_rows, double weight_total, int64_t O,
                                const float *out, const float *y_real, const int64_t *y_index,
-                               const int64_t *rows, float *row_loss, float *grad)
-    gd_status gd_loss_rows_f64(const gd_loss *loss, int64_t n_rows, int64_t batch_rows, int64_t O,
+                               const float *weights, const int64_t *rows, float *row_loss,
+                               float *grad)
+    gd_status gd_loss_rows_f64(const gd_loss *loss, int64_t n_rows, double weight_total, int64_t O,
                                const double *out, const double *y_real, const int64_t *y_index,
-                               const int64_t *rows, double *row_loss, double *grad)
+                               const double *weights, const int64_t *rows, double *row_loss,
+                               double *grad)
     double gd_penalty_f32(double l1, double l2, int64_t n, const float *W, float *grad_W)
     double gd_penalty_f64(double l1, double l2, int64_t n, const double *W, double *grad_W)
 
@@ -104,10 +116,10 @@ cdef extern from "gdcore.h" nogil:
                                        const double *X, int64_t ldx, const double *dZ, int64_t i0,
                                        int64_t i1, int64_t j0, int64_t j1, double *dW, double *db)
 
-    void gd_sgd_update_f32(const gd_sgd *opt, int first_step, int64_t n, const float *grad,
-                           float *param, float *velocity)
-    void gd_sgd_update_f64(const gd_sgd *opt, int first_step, int64_t n, const double *grad,
-                           double *param, double *velocity)
+    void gd_optim_update_f32(const gd_optim *opt, double lr, int64_t step, int64_t n,
+                             const float *grad, float *param, float **slots)
+    void gd_optim_update_f64(const gd_optim *opt, double lr, int64_t step, int64_t n,
+                             const double *grad, double *param, double **slots)
 
     int64_t gd_train_workspace_len_f32(const gd_net *net, int64_t batch_rows)
     int64_t gd_train_workspace_len_f64(const gd_net *net, int64_t batch_rows)
@@ -118,20 +130,22 @@ cdef extern from "gdcore.h" nogil:
     gd_status gd_forward_f64(const gd_ctx *ctx, const gd_net *net, const double *params, int64_t n,
                              const double *X, double *out, double *work, int64_t work_len)
     gd_status gd_batch_step_f32(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
-                                const gd_sgd *opt, const gd_data_f32 *data, const int64_t *rows,
-                                int64_t B, gd_state_f32 *state, float *work, int64_t work_len,
-                                double *loss_out)
+                                const gd_optim *opt, double lr, const gd_data_f32 *data,
+                                const int64_t *rows, int64_t B, gd_state_f32 *state, float *work,
+                                int64_t work_len, double *loss_out)
     gd_status gd_batch_step_f64(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
-                                const gd_sgd *opt, const gd_data_f64 *data, const int64_t *rows,
-                                int64_t B, gd_state_f64 *state, double *work, int64_t work_len,
-                                double *loss_out)
+                                const gd_optim *opt, double lr, const gd_data_f64 *data,
+                                const int64_t *rows, int64_t B, gd_state_f64 *state, double *work,
+                                int64_t work_len, double *loss_out)
     gd_status gd_train_batches_f32(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
-                                   const gd_sgd *opt, const gd_data_f32 *data, const int64_t *perm,
-                                   int64_t batch_size, int64_t first_batch, int64_t end_batch,
-                                   gd_state_f32 *state, float *work, int64_t work_len,
-                                   double *loss_sum, int64_t *bad_batch)
+                                   const gd_optim *opt, const double *lrs, const gd_data_f32 *data,
+                                   const int64_t *perm, int64_t batch_size, int64_t first_batch,
+                                   int64_t end_batch, gd_state_f32 *state, float *work,
+                                   int64_t work_len, const volatile int *stop, double *loss_sum,
+                                   int64_t *bad_batch)
     gd_status gd_train_batches_f64(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
-                                   const gd_sgd *opt, const gd_data_f64 *data, const int64_t *perm,
-                                   int64_t batch_size, int64_t first_batch, int64_t end_batch,
-                                   gd_state_f64 *state, double *work, int64_t work_len,
-                                   double *loss_sum, int64_t *bad_batch)
+                                   const gd_optim *opt, const double *lrs, const gd_data_f64 *data,
+                                   const int64_t *perm, int64_t batch_size, int64_t first_batch,
+                                   int64_t end_batch, gd_state_f64 *state, double *work,
+                                   int64_t work_len, const volatile int *stop, double *loss_sum,
+                                   int64_t *bad_batch)

@@ -6,6 +6,7 @@ functions here take C-contiguous arrays of matching dtype, pass their pointers t
 the GIL for the whole call. They return the C status code; gdcore._errors turns it into an
 exception. GEMM comes from SciPy's BLAS (scipy.linalg.cython_blas), handed to C as a pointer.
 """
+from libc.signal cimport signal as c_signal, sighandler_t, SIGINT
 from libc.stdint cimport int32_t, int64_t
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -95,6 +96,18 @@ ERR_ARG = GD_ERR_ARG
 ERR_NONFINITE = GD_ERR_NONFINITE
 ERR_LABEL = GD_ERR_LABEL
 ERR_WORKSPACE = GD_ERR_WORKSPACE
+INTERRUPTED = GD_INTERRUPTED
+
+
+# Ctrl-C during training: while the GIL is released Python's own SIGINT handler cannot run, so a
+# C handler raises a flag that the epoch loop reads between batches; the caller restores Python's
+# handler and raises KeyboardInterrupt at a batch boundary.
+cdef volatile int _stop_requested = 0
+
+
+cdef void _on_sigint(int signum) noexcept nogil:
+    global _stop_requested
+    _stop_requested = 1
 
 
 def openmp_enabled():
@@ -166,13 +179,18 @@ def act_backward(int act, double negative_slope, real[::1] Z not None, real[::1]
 
 
 def loss_rows(int kind, double delta, real[:, ::1] out not None, real[:, ::1] y_real,
-              int64_t[::1] y_index, real[::1] row_loss not None, real[:, ::1] grad):
-    """Per-row loss contributions (their sum is the mean loss) and, if grad is given, ∂loss/∂out."""
+              int64_t[::1] y_index, real[::1] row_loss not None, real[:, ::1] grad,
+              real[::1] weights=None):
+    """Per-row loss contributions (their sum is the mean loss, weighted by `weights` when given)
+    and, if grad is given, ∂loss/∂out."""
     cdef gd_loss spec
     cdef gd_status status
     cdef const real *y_ptr = NULL
     cdef const int64_t *index_ptr = NULL
+    cdef const real *weight_ptr = NULL
     cdef real *grad_ptr = NULL
+    cdef double weight_total = out.shape[0]
+    cdef int64_t r
     spec.kind = kind
     spec.delta = delta
     spec.l1 = 0
@@ -183,13 +201,18 @@ def loss_rows(int kind, double delta, real[:, ::1] out not None, real[:, ::1] y_
         index_ptr = &y_index[0]
     if grad is not None:
         grad_ptr = &grad[0, 0]
+    if weights is not None:
+        weight_ptr = &weights[0]
+        weight_total = 0
+        for r in range(out.shape[0]):
+            weight_total += weights[r]
     with nogil:
         if real is float:
-            status = gd_loss_rows_f32(&spec, out.shape[0], out.shape[0], out.shape[1], &out[0, 0],
-                                      y_ptr, index_ptr, NULL, &row_loss[0], grad_ptr)
+            status = gd_loss_rows_f32(&spec, out.shape[0], weight_total, out.shape[1], &out[0, 0],
+                                      y_ptr, index_ptr, weight_ptr, NULL, &row_loss[0], grad_ptr)
         else:
-            status = gd_loss_rows_f64(&spec, out.shape[0], out.shape[0], out.shape[1], &out[0, 0],
-                                      y_ptr, index_ptr, NULL, &row_loss[0], grad_ptr)
+            status = gd_loss_rows_f64(&spec, out.shape[0], weight_total, out.shape[1], &out[0, 0],
+                                      y_ptr, index_ptr, weight_ptr, NULL, &row_loss[0], grad_ptr)
     return status
 
 
@@ -239,21 +262,28 @@ def dense_backward(int act, double negative_slope, real[:, ::1] X not None, real
                                             NULL, NULL, I, &dX[0, 0], I)
 
 
-cdef gd_sgd _sgd_spec(opt):
-    cdef gd_sgd spec
-    spec.lr, spec.momentum, spec.dampening, spec.weight_decay, spec.nesterov = opt
+cdef gd_optim _optim_spec(opt):
+    """gd_optim from gdcore.optim's spec tuple (kind, lr, weight_decay, momentum, dampening,
+    nesterov, beta1, beta2, eps, alpha, centered, lr_decay)."""
+    cdef gd_optim spec
+    (spec.kind, spec.lr, spec.weight_decay, spec.momentum, spec.dampening, spec.nesterov,
+     spec.beta1, spec.beta2, spec.eps, spec.alpha, spec.centered, spec.lr_decay) = opt
     return spec
 
 
-def sgd_update(opt, bint first_step, real[::1] grad not None, real[::1] param not None,
-               real[::1] velocity not None):
-    """One SGD step in place; opt = (lr, momentum, dampening, weight_decay, nesterov)."""
-    cdef gd_sgd spec = _sgd_spec(opt)
+def optim_update(opt, double lr, int64_t step, real[::1] grad not None, real[::1] param not None,
+                 real[::1] slot0=None, real[::1] slot1=None, real[::1] slot2=None):
+    """One optimizer step in place (step is 1-based); slots are the optimizer's state buffers."""
+    cdef gd_optim spec = _optim_spec(opt)
+    cdef real *slots[3]
+    slots[0] = &slot0[0] if slot0 is not None else NULL
+    slots[1] = &slot1[0] if slot1 is not None else NULL
+    slots[2] = &slot2[0] if slot2 is not None else NULL
     with nogil:
         if real is float:
-            gd_sgd_update_f32(&spec, first_step, param.shape[0], &grad[0], &param[0], &velocity[0])
+            gd_optim_update_f32(&spec, lr, step, param.shape[0], &grad[0], &param[0], slots)
         else:
-            gd_sgd_update_f64(&spec, first_step, param.shape[0], &grad[0], &param[0], &velocity[0])
+            gd_optim_update_f64(&spec, lr, step, param.shape[0], &grad[0], &param[0], slots)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,74 +309,99 @@ def forward(Network network, int n_threads, real[::1] params not None, real[:, :
     return status
 
 
-def train(Network network, int n_threads, loss, opt, real[::1] params not None,
-          real[::1] grads not None, real[::1] velocity, int64_t step, real[:, ::1] X not None,
-          real[:, ::1] y_real, int64_t[::1] y_index, int64_t[::1] perm, int64_t batch_size,
-          int64_t first_batch, int64_t end_batch, real[::1] work not None):
+def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] params not None,
+          real[::1] grads not None, slots, int64_t step, real[:, ::1] X not None,
+          real[:, ::1] y_real, int64_t[::1] y_index, real[::1] weights, int64_t[::1] perm,
+          int64_t batch_size, int64_t first_batch, int64_t end_batch, real[::1] work not None,
+          bint interruptible=False):
     """Run batches [first_batch, end_batch) of an epoch over perm with the GIL released.
 
-    loss = (kind, delta, l1, l2); opt = (lr, momentum, dampening, weight_decay, nesterov), or None
-    for no update (then perm must be None and the one batch is all of X: loss_and_grad).
-    Returns (status, loss_sum, step, bad_batch): loss_sum = Σ batch_loss·batch_rows.
+    loss = (kind, delta, l1, l2); opt = gdcore.optim's spec tuple, or None for no update (then
+    perm must be None and the one batch is all of X: loss_and_grad); lrs = the learning rate of
+    every batch of the epoch (None: the optimizer's lr); slots = its three state buffers (None
+    where unused). With perm None, one batch of all of X. interruptible: catch SIGINT (main
+    thread only) and stop between batches. Returns (status, loss_sum, step, bad_batch):
+    loss_sum = Σ batch_loss·batch_rows; on GD_INTERRUPTED bad_batch is the first batch not run.
     """
+    global _stop_requested
     cdef gd_ctx ctx = _context(n_threads)
     cdef gd_loss loss_spec
-    cdef gd_sgd opt_spec
-    cdef const gd_sgd *opt_ptr = NULL
+    cdef gd_optim opt_spec
+    cdef const gd_optim *opt_ptr = NULL
     cdef gd_data_f32 data32
     cdef gd_data_f64 data64
     cdef gd_state_f32 state32
     cdef gd_state_f64 state64
     cdef gd_status status
-    cdef double loss_sum = 0, batch_loss = 0
+    cdef double loss_sum = 0, batch_loss = 0, lr = 0
     cdef int64_t bad_batch = -1
     cdef const int64_t *perm_ptr = NULL
+    cdef const double *lrs_ptr = NULL
+    cdef real[::1] slot
+    cdef sighandler_t previous_handler
+    cdef int i
 
     loss_spec.kind, loss_spec.delta, loss_spec.l1, loss_spec.l2 = loss
     if opt is not None:
-        opt_spec = _sgd_spec(opt)
+        opt_spec = _optim_spec(opt)
         opt_ptr = &opt_spec
+        lr = opt_spec.lr
     if perm is not None:
         perm_ptr = &perm[0]
+    if lrs is not None:
+        lrs_ptr = &lrs[0]
     if real is float:
         data32.n = X.shape[0]
         data32.X = &X[0, 0]
         data32.y_real = &y_real[0, 0] if y_real is not None else NULL
         data32.y_index = &y_index[0] if y_index is not None else NULL
+        data32.weights = &weights[0] if weights is not None else NULL
         state32.params = &params[0]
         state32.grads = &grads[0]
-        state32.velocity = &velocity[0] if velocity is not None else NULL
         state32.step = step
+        for i in range(3):
+            slot = slots[i] if slots is not None else None
+            state32.slots[i] = &slot[0] if slot is not None else NULL
     else:
         data64.n = X.shape[0]
         data64.X = &X[0, 0]
         data64.y_real = &y_real[0, 0] if y_real is not None else NULL
         data64.y_index = &y_index[0] if y_index is not None else NULL
+        data64.weights = &weights[0] if weights is not None else NULL
         state64.params = &params[0]
         state64.grads = &grads[0]
-        state64.velocity = &velocity[0] if velocity is not None else NULL
         state64.step = step
+        for i in range(3):
+            slot = slots[i] if slots is not None else None
+            state64.slots[i] = &slot[0] if slot is not None else NULL
 
+    _stop_requested = 0
+    if interruptible:
+        previous_handler = c_signal(SIGINT, _on_sigint)
     _blas_hold()
     with nogil:
         if perm_ptr == NULL:
             if real is float:
-                status = gd_batch_step_f32(&ctx, &network.net, &loss_spec, opt_ptr, &data32, NULL,
+                status = gd_batch_step_f32(&ctx, &network.net, &loss_spec, opt_ptr, lr, &data32, NULL,
                                            data32.n, &state32, &work[0], work.shape[0], &batch_loss)
             else:
-                status = gd_batch_step_f64(&ctx, &network.net, &loss_spec, opt_ptr, &data64, NULL,
+                status = gd_batch_step_f64(&ctx, &network.net, &loss_spec, opt_ptr, lr, &data64, NULL,
                                            data64.n, &state64, &work[0], work.shape[0], &batch_loss)
             loss_sum = batch_loss * X.shape[0]
         else:
             if real is float:
-                status = gd_train_batches_f32(&ctx, &network.net, &loss_spec, opt_ptr, &data32,
-                                              perm_ptr, batch_size, first_batch, end_batch, &state32,
-                                              &work[0], work.shape[0], &loss_sum, &bad_batch)
+                status = gd_train_batches_f32(&ctx, &network.net, &loss_spec, opt_ptr, lrs_ptr,
+                                              &data32, perm_ptr, batch_size, first_batch, end_batch,
+                                              &state32, &work[0], work.shape[0], &_stop_requested,
+                                              &loss_sum, &bad_batch)
             else:
-                status = gd_train_batches_f64(&ctx, &network.net, &loss_spec, opt_ptr, &data64,
-                                              perm_ptr, batch_size, first_batch, end_batch, &state64,
-                                              &work[0], work.shape[0], &loss_sum, &bad_batch)
+                status = gd_train_batches_f64(&ctx, &network.net, &loss_spec, opt_ptr, lrs_ptr,
+                                              &data64, perm_ptr, batch_size, first_batch, end_batch,
+                                              &state64, &work[0], work.shape[0], &_stop_requested,
+                                              &loss_sum, &bad_batch)
     _blas_release()
+    if interruptible:
+        c_signal(SIGINT, previous_handler)
     return status, loss_sum, (state32.step if real is float else state64.step), bad_batch
 
 

@@ -174,6 +174,7 @@ class Sequential:
         self._step_optimizers = {}
         self._lock = threading.RLock()
         self.loss_ = None
+        self.history_ = None
 
     # ------------------------------------------------------------------ structure
     @property
@@ -232,6 +233,47 @@ class Sequential:
     def _targets(self, y, loss, n_samples, name="y"):
         y = check_y(y, loss, n_samples, self.n_outputs, self.dtype, name)
         return (None, y) if loss.targets == "index" else (y, None)
+
+    def _sample_weights(self, sample_weight, class_weight, y_index, loss, n_samples):
+        """Per-sample weights (model dtype) from sample_weight and class_weight, or None."""
+        if sample_weight is None and class_weight is None:
+            return None
+        weights = np.ones(n_samples, dtype=np.float64)
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight)
+            if sw.dtype.kind not in "biuf":
+                raise TypeError(f"sample_weight must be numeric, got dtype {sw.dtype}")
+            if sw.shape != (n_samples,):
+                raise ValueError(f"sample_weight must have shape ({n_samples},), got {sw.shape}")
+            if not np.isfinite(sw).all() or (sw < 0).any():
+                raise ValueError("sample_weight must be finite and >= 0")
+            weights *= sw
+        if class_weight is not None:
+            if y_index is None:
+                raise ValueError(f"class_weight needs class-index targets (cross_entropy, hinge), "
+                                 f"not {loss.name}")
+            counts = np.bincount(y_index, minlength=self.n_outputs)
+            if isinstance(class_weight, str) and class_weight == "balanced":
+                present = counts > 0
+                per_class = np.zeros(self.n_outputs)
+                per_class[present] = n_samples / (present.sum() * counts[present])
+            elif isinstance(class_weight, dict):
+                per_class = np.ones(self.n_outputs)
+                for label, value in class_weight.items():
+                    if isinstance(label, bool) or not isinstance(label, (int, np.integer)) \
+                            or not 0 <= label < self.n_outputs:
+                        raise ValueError(f"class_weight has key {label!r}; classes are "
+                                         f"0..{self.n_outputs - 1}")
+                    if not isinstance(value, (int, float, np.number)) or not np.isfinite(value) \
+                            or value < 0:
+                        raise ValueError(f"class_weight[{label}] must be a finite number >= 0")
+                    per_class[label] = value
+            else:
+                raise ValueError(f"class_weight must be a dict or 'balanced', got {class_weight!r}")
+            weights *= per_class[y_index]
+        if not weights.sum() > 0:
+            raise ValueError("sample_weight and class_weight give every sample weight 0")
+        return weights.astype(self.dtype)
 
     def _forward(self, X, n_threads, name="X", converted=False):
         """Network output for a validated X; the C core checks X for inf/NaN as it reads it."""
@@ -343,8 +385,11 @@ class Sequential:
         return scores
 
     # ------------------------------------------------------------------ training
-    def loss_and_grad(self, X, y, *, loss="mse", l1=0.0, l2=0.0, n_threads=None):
+    def loss_and_grad(self, X, y, *, loss="mse", l1=0.0, l2=0.0, sample_weight=None,
+                      n_threads=None):
         """Loss on all of (X, y) and its gradient, without changing the model.
+
+        With ``sample_weight`` the loss is the weighted mean ``Σ w_i·l_i / Σ w_i``.
 
         Returns
         -------
@@ -358,19 +403,20 @@ class Sequential:
         l2 = check_non_negative_number(l2, "l2")
         X = check_X(X, self.n_inputs, self.dtype)
         y_real, y_index = self._targets(y, loss, X.shape[0])
+        weights = self._sample_weights(sample_weight, None, y_index, loss, X.shape[0])
         n_threads = resolve_n_threads(n_threads)
         with self._lock, blas_single_thread():
             work = self._workspace("train", self._network.train_workspace_len(
                 X.shape[0], self.dtype == np.float64))
-            status, loss_sum, _, _ = _core.train(self._network, n_threads, loss.spec(l1, l2), None,
-                                                 self._params, self._grads, None, 0, X, y_real,
-                                                 y_index, None, X.shape[0], 0, 1, work)
+            status, loss_sum, _, _ = _core.train(
+                self._network, n_threads, loss.spec(l1, l2), None, None, self._params, self._grads,
+                None, 0, X, y_real, y_index, weights, None, X.shape[0], 0, 1, work)
             _raise_for_status(status, "loss_and_grad")
             grads = [(dW.copy(), db.copy()) for dW, db in self._grad_views]
         return loss_sum / X.shape[0], grads
 
     def train_step(self, X, y, *, loss="cross_entropy", optimizer="sgd", l1=0.0, l2=0.0,
-                   n_threads=None):
+                   sample_weight=None, n_threads=None):
         """One gradient step on the batch (X, y), in place. Returns the batch loss before the step.
 
         ``optimizer`` given by name is created once per model and name and then reused, so its
@@ -384,20 +430,22 @@ class Sequential:
         l2 = check_non_negative_number(l2, "l2")
         X = check_X(X, self.n_inputs, self.dtype)
         y_real, y_index = self._targets(y, loss, X.shape[0])
+        weights = self._sample_weights(sample_weight, None, y_index, loss, X.shape[0])
         n_threads = resolve_n_threads(n_threads)
         with self._lock, blas_single_thread():
             state = opt._state_for(self)
             work = self._workspace("train", self._network.train_workspace_len(
                 X.shape[0], self.dtype == np.float64))
             status, loss_sum, state["step"], _ = _core.train(
-                self._network, n_threads, loss.spec(l1, l2), opt.spec(), self._params, self._grads,
-                state["velocity"], state["step"], X, y_real, y_index, None, X.shape[0], 0, 1, work)
+                self._network, n_threads, loss.spec(l1, l2), opt.spec(), None, self._params,
+                self._grads, opt.slots(self), state["step"], X, y_real, y_index, weights, None,
+                X.shape[0], 0, 1, work)
             _raise_for_status(status, "train_step")
         return loss_sum / X.shape[0]
 
     def fit(self, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, epochs=10,
             batch_size=32, shuffle=True, seed=None, n_threads=None, validation_data=None,
-            l1=0.0, l2=0.0, verbose=1):
+            sample_weight=None, class_weight=None, l1=0.0, l2=0.0, verbose=1):
         """Train by mini-batch gradient descent; each epoch runs in C with the GIL released.
 
         Parameters
@@ -423,6 +471,12 @@ class Sequential:
             None or -1: all usable cores. Results are bit-identical for any thread count.
         validation_data : (X_val, y_val), optional
             Evaluated after every epoch (val_loss, and val_accuracy for classification).
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weight of each sample: each batch's loss is the weighted mean
+            ``Σ w_i·l_i / Σ w_i`` (torch's convention for class weights).
+        class_weight : dict or "balanced", optional
+            Weight of each class (cross_entropy and hinge), multiplied into sample_weight;
+            "balanced" is ``n_samples / (n_classes · count(class))``, as scikit-learn.
         l1, l2 : float, default=0.0
             Penalty ``l1·Σ|W| + ½·l2·ΣW²`` over every weight matrix (not biases).
         verbose : int, default=1
@@ -436,6 +490,10 @@ class Sequential:
         ------
         DivergenceError
             If the loss becomes NaN or infinite; the offending batch's update is not applied.
+        KeyboardInterrupt
+            On Ctrl-C (when fit runs in the main thread), within a batch's time: training stops
+            between two batches, the model stays consistent, and ``model.history_`` holds the
+            epochs finished.
         """
         loss = losses.get(loss)
         opt = optim.get(optimizer, lr)
@@ -471,8 +529,13 @@ class Sequential:
         step = progress.batches_per_update()
         loss_spec, opt_spec = loss.spec(l1, l2), opt.spec()
 
+        weights = self._sample_weights(sample_weight, class_weight, y_index, loss, n_samples)
+        interruptible = threading.current_thread() is threading.main_thread()
+        self.history_ = history
+
         with self._lock, blas_single_thread():
             state = opt._state_for(self)
+            slots = opt.slots(self)
             work = self._workspace("train", self._network.train_workspace_len(
                 batch_size, self.dtype == np.float64))
             for epoch in range(epochs):
@@ -483,10 +546,15 @@ class Sequential:
                 for first in range(0, n_batches, step):
                     end = min(n_batches, first + step)
                     status, part, state["step"], bad_batch = _core.train(
-                        self._network, n_threads, loss_spec, opt_spec, self._params, self._grads,
-                        state["velocity"], state["step"], X, y_real, y_index, perm, batch_size,
-                        first, end, work)
+                        self._network, n_threads, loss_spec, opt_spec, None, self._params,
+                        self._grads, slots, state["step"], X, y_real, y_index, weights, perm,
+                        batch_size, first, end, work, interruptible)
                     loss_sum += part
+                    if status == _core.INTERRUPTED:
+                        # Stopped between two batches: the model is consistent, history_ holds
+                        # the finished epochs.
+                        self.loss_ = loss
+                        raise KeyboardInterrupt(f"fit interrupted at epoch {epoch}, batch {bad_batch}")
                     if status == _core.ERR_NONFINITE:
                         raise DivergenceError(
                             f"fit: the loss became NaN or infinite at epoch {epoch}, batch {bad_batch}; "
@@ -500,7 +568,7 @@ class Sequential:
                     values.update({"val_" + k: v for k, v in
                                    self._scores(out, validation[1], validation[2], loss).items()})
                 values["seconds"] = seconds
-                values["lr"] = opt_spec[0]
+                values["lr"] = opt_spec[1]
                 history._append(epoch, values)
                 progress.end_epoch(epoch, values)
         self.loss_ = loss

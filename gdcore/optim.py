@@ -1,40 +1,95 @@
 """Optimizers. An optimizer holds hyperparameters and its per-parameter state; the update itself
-runs in the C core over the model's flat parameter buffer, in place."""
+runs in the C core (csrc/gd_optim.c) over the model's flat parameter buffer, in place, with
+torch.optim's semantics and order of operations."""
 import numbers
 
 import numpy as np
 
+# Codes of csrc/gd_types.h gd_optim_kind.
+_SGD, _ADAM, _ADAMW, _RMSPROP, _ADAGRAD = 0, 1, 2, 3, 4
 
-def _check_number(value, name, *, positive=False, upper=None):
+
+def _check_number(value, name, *, positive=False, below=None, upper=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if value < 0 or (positive and value == 0) or (upper is not None and value > upper):
+    if value < 0 or (positive and value == 0) or (below is not None and value >= below) \
+            or (upper is not None and value > upper):
         allowed = "> 0" if positive else ">= 0"
+        if below is not None:
+            allowed += f" and < {below}"
         if upper is not None:
             allowed += f" and <= {upper}"
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
     return float(value)
 
 
-class Optimizer:
-    """Base class. Subclasses define ``spec()`` (the C struct's fields) and the state they keep."""
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
 
-    def __init__(self):
+
+class Optimizer:
+    """Base class: hyperparameters, and per-model state buffers shaped like the flat parameters.
+
+    Subclasses set ``kind`` and implement ``_fields()`` (the hyperparameters the C core reads)
+    and ``_slot_init()`` (the initial value of each state buffer they use).
+    """
+
+    kind = None
+
+    def __init__(self, lr):
+        self.lr = _check_number(lr, "lr", positive=True)
         self.state = {}
 
+    def _fields(self):
+        return {}
+
+    def _slot_init(self):
+        """Initial values of the state buffers this optimizer uses (at most three)."""
+        return []
+
+    def spec(self, lr=None):
+        """The tuple the C core takes: (kind, lr, weight_decay, momentum, dampening, nesterov,
+        beta1, beta2, eps, alpha, centered, lr_decay)."""
+        f = {"weight_decay": 0.0, "momentum": 0.0, "dampening": 0.0, "nesterov": False,
+             "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "alpha": 0.99, "centered": False,
+             "lr_decay": 0.0}
+        f.update(self._fields())
+        return (self.kind, self.lr if lr is None else float(lr), f["weight_decay"], f["momentum"],
+                f["dampening"], int(f["nesterov"]), f["beta1"], f["beta2"], f["eps"], f["alpha"],
+                int(f["centered"]), f["lr_decay"])
+
     def _state_for(self, model):
-        """Per-model state (momentum buffer and step count), reset if the model's layout changed."""
-        n_params, dtype = model.n_params, model.dtype
+        """This optimizer's state for `model`: its buffers and step count, created on first use
+        and started afresh if the model's size or dtype changed, or for another model."""
         state = self.state
-        if state.get("owner") is not model or state["velocity"].shape != (n_params,) \
-                or state["velocity"].dtype != dtype:
+        slots = state.get("slots")
+        if state.get("owner") is not model or slots is None or \
+                any(s.shape != (model.n_params,) or s.dtype != model.dtype for s in slots):
             state.clear()
-            state.update(owner=model, step=0, velocity=np.zeros(n_params, dtype=dtype))
+            state.update(owner=model, step=0,
+                         slots=[np.full(model.n_params, value, dtype=model.dtype)
+                                for value in self._slot_init()])
         return state
 
+    def slots(self, model):
+        """The three state-buffer arguments of the C core (None where unused)."""
+        slots = self._state_for(model)["slots"]
+        return tuple(slots) + (None,) * (3 - len(slots))
+
     def reset(self):
-        """Forget the momentum buffer and step count."""
+        """Forget the state (buffers and step count)."""
         self.state.clear()
+
+    def __getstate__(self):  # the owning model is not part of an optimizer's pickle
+        state = dict(self.__dict__)
+        state["state"] = {k: v for k, v in self.state.items() if k != "owner"}
+        return state
+
+    def __repr__(self):
+        fields = ", ".join(f"{k}={v}" for k, v in self._fields().items())
+        return f"{type(self).__name__}(lr={self.lr}{', ' if fields else ''}{fields})"
 
 
 class SGD(Optimizer):
@@ -64,35 +119,157 @@ class SGD(Optimizer):
         L2 coefficient added to the gradient (applies to biases too, as torch does).
     """
 
+    kind = _SGD
+
     def __init__(self, lr=0.01, *, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
-        super().__init__()
-        self.lr = _check_number(lr, "lr", positive=True)
-        self.momentum = _check_number(momentum, "momentum")
-        if self.momentum >= 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        super().__init__(lr)
+        self.momentum = _check_number(momentum, "momentum", below=1)
         self.dampening = _check_number(dampening, "dampening", upper=1)
         self.weight_decay = _check_number(weight_decay, "weight_decay")
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"nesterov must be a bool, got {nesterov!r}")
-        if nesterov and (self.momentum <= 0 or self.dampening != 0):
+        self.nesterov = _check_bool(nesterov, "nesterov")
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError("nesterov momentum requires momentum > 0 and dampening = 0")
-        self.nesterov = bool(nesterov)
 
-    def spec(self, lr=None):
-        """The (lr, momentum, dampening, weight_decay, nesterov) tuple the C core takes."""
-        return (self.lr if lr is None else float(lr), self.momentum, self.dampening,
-                self.weight_decay, int(self.nesterov))
+    def _fields(self):
+        return {"momentum": self.momentum, "dampening": self.dampening, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay}
 
-    def __repr__(self):
-        return (f"SGD(lr={self.lr}, momentum={self.momentum}, dampening={self.dampening}, "
-                f"nesterov={self.nesterov}, weight_decay={self.weight_decay})")
+    def _slot_init(self):
+        return [0.0] if self.momentum != 0 else []
 
 
-_BY_NAME = {"sgd": SGD}
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015), as ``torch.optim.Adam`` (amsgrad off), at step t::
+
+        g ← g + weight_decay·p
+        m ← β1·m + (1 − β1)·g            (torch's lerp form)
+        v ← β2·v + (1 − β2)·g²
+        p ← p − lr/(1 − β1^t) · m / (√v / √(1 − β2^t) + eps)
+
+    Parameters
+    ----------
+    lr : float, default=0.001
+    betas : (float, float), default=(0.9, 0.999)
+        Each in [0, 1).
+    eps : float, default=1e-8
+    weight_decay : float, default=0.0
+        L2 added to the gradient (see AdamW for the decoupled form).
+    """
+
+    kind = _ADAM
+
+    def __init__(self, lr=0.001, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = (_check_number(betas[0], "betas[0]", below=1),
+                      _check_number(betas[1], "betas[1]", below=1))
+        self.eps = _check_number(eps, "eps")
+        self.weight_decay = _check_number(weight_decay, "weight_decay")
+
+    def _fields(self):
+        return {"beta1": self.betas[0], "beta2": self.betas[1], "eps": self.eps,
+                "weight_decay": self.weight_decay}
+
+    def _slot_init(self):
+        return [0.0, 0.0]
+
+
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter, 2019), as ``torch.optim.AdamW``: Adam with the weight decay
+    decoupled from the gradient, ``p ← p·(1 − lr·weight_decay)`` before the Adam step.
+
+    Parameters are Adam's, with ``weight_decay`` defaulting to 0.01 as in torch.
+    """
+
+    kind = _ADAMW
+
+    def __init__(self, lr=0.001, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+        super().__init__(lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, as ``torch.optim.RMSprop``::
+
+        g ← g + weight_decay·p
+        s ← α·s + (1 − α)·g²
+        d = √(s − ḡ²) + eps with ḡ ← α·ḡ + (1 − α)·g    (centered)
+        d = √s + eps                                     (otherwise)
+        b ← momentum·b + g/d, p ← p − lr·b              (momentum > 0)
+        p ← p − lr·g/d                                   (otherwise)
+
+    Parameters
+    ----------
+    lr : float, default=0.01
+    alpha : float, default=0.99
+        Smoothing constant in [0, 1).
+    eps : float, default=1e-8
+    weight_decay : float, default=0.0
+    momentum : float, default=0.0
+        In [0, 1).
+    centered : bool, default=False
+        Normalize by the estimated variance of the gradient instead of its second moment.
+    """
+
+    kind = _RMSPROP
+
+    def __init__(self, lr=0.01, *, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False):
+        super().__init__(lr)
+        self.alpha = _check_number(alpha, "alpha", below=1)
+        self.eps = _check_number(eps, "eps")
+        self.weight_decay = _check_number(weight_decay, "weight_decay")
+        self.momentum = _check_number(momentum, "momentum", below=1)
+        self.centered = _check_bool(centered, "centered")
+
+    def _fields(self):
+        return {"alpha": self.alpha, "eps": self.eps, "weight_decay": self.weight_decay,
+                "momentum": self.momentum, "centered": self.centered}
+
+    def _slot_init(self):
+        return [0.0, 0.0, 0.0]  # square average, momentum buffer, gradient average
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al., 2011), as ``torch.optim.Adagrad``, at step t::
+
+        g ← g + weight_decay·p
+        s ← s + g²                                   (s starts at initial_accumulator_value)
+        p ← p − lr/(1 + (t − 1)·lr_decay) · g / (√s + eps)
+
+    Parameters
+    ----------
+    lr : float, default=0.01
+    lr_decay : float, default=0.0
+    weight_decay : float, default=0.0
+    initial_accumulator_value : float, default=0.0
+    eps : float, default=1e-10
+    """
+
+    kind = _ADAGRAD
+
+    def __init__(self, lr=0.01, *, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
+                 eps=1e-10):
+        super().__init__(lr)
+        self.lr_decay = _check_number(lr_decay, "lr_decay")
+        self.weight_decay = _check_number(weight_decay, "weight_decay")
+        self.initial_accumulator_value = _check_number(initial_accumulator_value,
+                                                       "initial_accumulator_value")
+        self.eps = _check_number(eps, "eps")
+
+    def _fields(self):
+        return {"lr_decay": self.lr_decay, "weight_decay": self.weight_decay, "eps": self.eps}
+
+    def _slot_init(self):
+        return [self.initial_accumulator_value]
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
 
 
 def get(optimizer, lr=None):
-    """Return an Optimizer from a name ("sgd") or an Optimizer object (returned as is)."""
+    """Return an Optimizer from a name (sgd, adam, adamw, rmsprop, adagrad; their defaults, and
+    ``lr`` when given) or an Optimizer object (returned as is)."""
     if isinstance(optimizer, Optimizer):
         return optimizer
     if isinstance(optimizer, str) and optimizer.lower() in _BY_NAME:

@@ -217,7 +217,7 @@ def test_evaluate_needs_a_loss_before_fit(model, good):
 
 @pytest.mark.parametrize("method", ["fit", "train_step"])
 def test_unknown_optimizer(model, good, method):
-    for optimizer in ("adam", None, 0.1):
+    for optimizer in ("adamax", None, 0.1):
         assert_rejected(model, ValueError, r"^optimizer must be a gdcore.optim.Optimizer", call,
                         model, method, *good, optimizer=optimizer)
 

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+import gdcore as gd
 from gdcore import _core, losses
 from gdcore import reference as ref
 from gdcore.layers import ACTIVATIONS, NEGATIVE_SLOPE
@@ -361,6 +362,15 @@ def sgd_tuple(config):
             config.get("weight_decay", 0.0), int(config.get("nesterov", False)))
 
 
+def sgd_update(hyper, first_step, grad, param, velocity):
+    """One SGD step through the C optimizer kernel; hyper = (lr, momentum, dampening,
+    weight_decay, nesterov)."""
+    lr, momentum, dampening, weight_decay, nesterov = hyper
+    spec = gd.optim.SGD(lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=bool(nesterov)).spec()
+    _core.optim_update(spec, lr, 1 if first_step else 2, grad, param, velocity)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("config", list(SGD_CONFIGS))
 def test_sgd_update_matches_reference(config, dtype):
@@ -373,7 +383,7 @@ def test_sgd_update_matches_reference(config, dtype):
     for step in range(4):
         grad = rng.normal(size=n).astype(dtype)
         grad_before = grad.copy()
-        _core.sgd_update(sgd_tuple(hyper), step == 0, grad, param, velocity)
+        sgd_update(sgd_tuple(hyper), step == 0, grad, param, velocity)
         ref.sgd_step(ref_param, grad, ref_buf, step, **hyper)
         np.testing.assert_array_equal(grad, grad_before)  # the gradient is read-only
         np.testing.assert_allclose(param, ref_param, **tol(dtype))
@@ -389,10 +399,10 @@ def test_sgd_update_first_step_copies_the_gradient_into_velocity(dtype):
     grad = np.array([1.0, -2.0, 0.5], dtype=dtype)
     param = np.array([0.0, 1.0, 2.0], dtype=dtype)
     velocity = np.array([100.0, 100.0, 100.0], dtype=dtype)
-    _core.sgd_update((0.1, 0.9, 0.5, 0.0, 0), True, grad, param, velocity)
+    sgd_update((0.1, 0.9, 0.5, 0.0, 0), True, grad, param, velocity)
     np.testing.assert_allclose(velocity, grad, **tol(dtype))
     np.testing.assert_allclose(param, [-0.1, 1.2, 1.95], **tol(dtype))
     # second step: v = 0.9·v + 0.5·g; p -= 0.1·v
-    _core.sgd_update((0.1, 0.9, 0.5, 0.0, 0), False, grad, param, velocity)
+    sgd_update((0.1, 0.9, 0.5, 0.0, 0), False, grad, param, velocity)
     np.testing.assert_allclose(velocity, 1.4 * grad, **tol(dtype))
     np.testing.assert_allclose(param, [-0.24, 1.48, 1.88], **tol(dtype))

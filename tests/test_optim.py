@@ -299,19 +299,20 @@ def test_sgd_nesterov_must_be_a_bool_and_hyperparameters_are_keyword_only():
     with pytest.raises(TypeError):
         gd.optim.SGD(0.1, 0.9)
     opt = gd.optim.SGD(0.1, momentum=0.9, nesterov=True)
-    assert opt.spec() == (0.1, 0.9, 0.0, 0.0, 1)
+    # (kind, lr, weight_decay, momentum, dampening, nesterov, ...): what the C core reads
+    assert opt.spec()[:6] == (0, 0.1, 0.0, 0.9, 0.0, 1)
 
 
 def test_unknown_optimizer_and_lr_with_an_object():
     with pytest.raises(ValueError, match="optimizer"):
-        gd.optim.get("adam")
+        gd.optim.get("adamax")
     model = make_model()
     X, y = data("cross_entropy", 6, 4, 3)
     before = model.get_weights()
     with pytest.raises(ValueError, match="optimizer"):
-        model.fit(X, y, optimizer="adam", verbose=0)
+        model.fit(X, y, optimizer="adamax", verbose=0)
     with pytest.raises(ValueError, match="optimizer"):
-        model.train_step(X, y, optimizer="adam")
+        model.train_step(X, y, optimizer="adamax")
     with pytest.raises(ValueError, match="lr"):
         model.fit(X, y, optimizer=gd.optim.SGD(lr=0.1), lr=0.5, verbose=0)
     with pytest.raises(ValueError, match="lr"):

@@ -63,9 +63,9 @@ static void test_gradient_double(void)
     double *params = malloc(n * sizeof(double)), *grads = malloc(n * sizeof(double));
     double *scratch = malloc(n * sizeof(double)), *work = malloc(work_len * sizeof(double));
     double worst = 0, value, plus, minus;
-    gd_data_f64 data = {B, X, NULL, y};
-    gd_state_f64 state = {params, grads, NULL, 0};
-    gd_state_f64 probe = {params, scratch, NULL, 0};
+    gd_data_f64 data = {B, X, NULL, y, NULL};
+    gd_state_f64 state = {params, grads, {NULL, NULL, NULL}, 0};
+    gd_state_f64 probe = {params, scratch, {NULL, NULL, NULL}, 0};
 
     for (int i = 0; i < B * 5; i++)
         X[i] = uniform(&seed);
@@ -73,14 +73,14 @@ static void test_gradient_double(void)
         y[i] = i % 3;
     for (int64_t i = 0; i < n; i++)
         params[i] = 0.5 * uniform(&seed);
-    CHECK(gd_batch_step_f64(&ctx, &net, &loss, NULL, &data, NULL, B, &state, work, work_len,
+    CHECK(gd_batch_step_f64(&ctx, &net, &loss, NULL, 0.0, &data, NULL, B, &state, work, work_len,
                             &value) == GD_OK, "batch_step failed");
     for (int64_t i = 0; i < n; i++) {
         const double keep = params[i], eps = 1e-6;
         params[i] = keep + eps;
-        gd_batch_step_f64(&ctx, &net, &loss, NULL, &data, NULL, B, &probe, work, work_len, &plus);
+        gd_batch_step_f64(&ctx, &net, &loss, NULL, 0.0, &data, NULL, B, &probe, work, work_len, &plus);
         params[i] = keep - eps;
-        gd_batch_step_f64(&ctx, &net, &loss, NULL, &data, NULL, B, &probe, work, work_len, &minus);
+        gd_batch_step_f64(&ctx, &net, &loss, NULL, 0.0, &data, NULL, B, &probe, work, work_len, &minus);
         params[i] = keep;
         const double numeric = (plus - minus) / (2 * eps);
         const double err = fabs(numeric - grads[i]) / fmax(1e-8, fabs(numeric) + fabs(grads[i]));
@@ -97,7 +97,8 @@ static void test_threads_and_errors(void)
     const int32_t acts[] = {GD_ACT_RELU, GD_ACT_GELU, GD_ACT_IDENTITY};
     const gd_net net = {3, sizes, acts, 0.01};
     const gd_loss loss = {GD_LOSS_HINGE, 1.0, 0.001, 0.0};
-    const gd_sgd opt = {0.05, 0.9, 0.0, 1e-4, 1};
+    /* SGD, lr 0.05, weight decay 1e-4, Nesterov momentum 0.9 */
+    const gd_optim opt = {GD_OPT_SGD, 0.05, 1e-4, 0.9, 0.0, 1, 0.9, 0.999, 1e-8, 0.99, 0, 0.0};
     enum { N = 300, BATCH = 128 };
     float *X = malloc(N * 40 * sizeof(float));
     int64_t y[N], perm[N], bad = -1;
@@ -106,7 +107,8 @@ static void test_threads_and_errors(void)
     float *first = malloc(n * sizeof(float));
     float *params = malloc(n * sizeof(float)), *grads = malloc(n * sizeof(float));
     float *velocity = malloc(n * sizeof(float)), *work = malloc(work_len * sizeof(float));
-    gd_data_f32 data = {N, X, NULL, y};
+    gd_data_f32 data = {N, X, NULL, y, NULL};
+    volatile int stop = 0;
     double loss_sum = 0;
 
     for (int i = 0; i < N * 40; i++)
@@ -117,14 +119,14 @@ static void test_threads_and_errors(void)
     }
     for (int threads = 1; threads <= 4; threads++) {
         const gd_ctx ctx = {ref_sgemm, ref_dgemm, threads};
-        gd_state_f32 state = {params, grads, velocity, 0};
+        gd_state_f32 state = {params, grads, {velocity, NULL, NULL}, 0};
         unsigned init = 11;
         for (int64_t i = 0; i < n; i++)
             params[i] = (float)(0.1 * uniform(&init));
         loss_sum = 0;
-        gd_status st = gd_train_batches_f32(&ctx, &net, &loss, &opt, &data, perm, BATCH, 0,
+        gd_status st = gd_train_batches_f32(&ctx, &net, &loss, &opt, NULL, &data, perm, BATCH, 0,
                                             (N + BATCH - 1) / BATCH, &state, work, work_len,
-                                            &loss_sum, &bad);
+                                            &stop, &loss_sum, &bad);
         CHECK(st == GD_OK && state.step == 3, "train_batches status %d step %lld", st,
               (long long)state.step);
         if (threads == 1)
@@ -135,24 +137,26 @@ static void test_threads_and_errors(void)
     }
 
     const gd_ctx ctx = {ref_sgemm, ref_dgemm, 2};
-    gd_state_f32 state = {params, grads, velocity, 1};
-    CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, &data, perm, BATCH, 0, 3, &state, work,
-                               work_len - 1, &loss_sum, &bad) == GD_ERR_WORKSPACE,
+    gd_state_f32 state = {params, grads, {velocity, NULL, NULL}, 1};
+    CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, NULL, &data, perm, BATCH, 0, 3, &state, work, work_len - 1, &stop, &loss_sum, &bad) == GD_ERR_WORKSPACE,
           "a short workspace must be refused");
-    CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, &data, perm, BATCH, 0, 4, &state, work,
-                               work_len, &loss_sum, &bad) == GD_ERR_ARG,
+    CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, NULL, &data, perm, BATCH, 0, 4, &state, work, work_len, &stop, &loss_sum, &bad) == GD_ERR_ARG,
           "a batch range past the data must be refused");
     y[5] = 4;
-    CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, &data, perm, BATCH, 0, 3, &state, work,
-                               work_len, &loss_sum, &bad) == GD_ERR_LABEL,
+    CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, NULL, &data, perm, BATCH, 0, 3, &state, work, work_len, &stop, &loss_sum, &bad) == GD_ERR_LABEL,
           "a class index out of range must be reported");
     y[5] = 1;
     memcpy(first, params, n * sizeof(float));
     X[perm[0] * 40] = INFINITY;
-    CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, &data, perm, BATCH, 0, 3, &state, work,
-                               work_len, &loss_sum, &bad) == GD_ERR_NONFINITE && bad == 0,
+    CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, NULL, &data, perm, BATCH, 0, 3, &state, work, work_len, &stop, &loss_sum, &bad) == GD_ERR_NONFINITE && bad == 0,
           "an infinite input must stop training at batch 0 (bad = %lld)", (long long)bad);
     CHECK(memcmp(first, params, n * sizeof(float)) == 0, "a non-finite batch must not update");
+    X[perm[0] * 40] = 0.5f;
+    stop = 1;
+    CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, NULL, &data, perm, BATCH, 1, 3, &state, work,
+                               work_len, &stop, &loss_sum, &bad) == GD_INTERRUPTED && bad == 1,
+          "a raised stop flag must stop before the first batch (bad = %lld)", (long long)bad);
+    CHECK(memcmp(first, params, n * sizeof(float)) == 0, "an interrupted call must not update");
     free(X), free(first), free(params), free(grads), free(velocity), free(work);
 }
 

@@ -1,0 +1,135 @@
+"""Sample and class weights; Ctrl-C during fit."""
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gdcore as gd
+
+
+def test_integer_sample_weights_equal_repeated_rows():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 4))
+    y = rng.integers(0, 3, 12)
+    w = rng.integers(0, 4, 12)
+    w[0] = 2
+    model = gd.MLP([4, 6, 3], activation="tanh", dtype="float64", seed=1)
+    loss, grads = model.loss_and_grad(X, y, loss="cross_entropy", sample_weight=w)
+    rows = np.repeat(np.arange(12), w)
+    loss_rep, grads_rep = model.loss_and_grad(X[rows], y[rows], loss="cross_entropy")
+    assert loss == pytest.approx(loss_rep, rel=1e-12)
+    for (dW, db), (dW2, db2) in zip(grads, grads_rep):
+        np.testing.assert_allclose(dW, dW2, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(db, db2, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("loss", ["mse", "huber", "mae"])
+def test_sample_weights_of_real_targets_weight_each_row(loss):
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(5, 2)), rng.normal(size=(5, 3))
+    w = np.array([1.0, 0.0, 2.0, 0.5, 1.5])
+    model = gd.Sequential([gd.Dense(2, 3)], dtype="float64")
+    out = model.predict(X)
+    value, _ = model.loss_and_grad(X, y, loss=loss, sample_weight=w)
+    from gdcore import reference as ref
+    per_row = [ref.loss_forward_backward(loss, out[i:i + 1], y[i:i + 1])[0] for i in range(5)]
+    assert value == pytest.approx(np.dot(w, per_row) / w.sum(), rel=1e-12)
+
+
+def test_class_weight_matches_torch_weighted_cross_entropy():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(20, 5))
+    y = rng.integers(0, 3, 20)
+    model = gd.Sequential([gd.Dense(5, 3)], dtype="float64", seed=0)
+    class_weight = {0: 0.5, 1: 2.0, 2: 1.0}
+    before = model.get_weights()
+    model.fit(X, y, class_weight=class_weight, optimizer=gd.optim.SGD(lr=0.1), epochs=1,
+              batch_size=20, shuffle=False, verbose=0)
+    W = torch.tensor(before[0], requires_grad=True)
+    b = torch.tensor(before[1], requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(torch.tensor(X) @ W + b, torch.tensor(y),
+                                             weight=torch.tensor([0.5, 2.0, 1.0], dtype=torch.float64))
+    loss.backward()
+    np.testing.assert_allclose(model.layers[0].W, before[0] - 0.1 * W.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(model.layers[0].b, before[1] - 0.1 * b.grad.numpy(), rtol=1e-12)
+
+
+def test_balanced_class_weight_and_errors():
+    X = np.zeros((4, 2))
+    y = np.array([0, 0, 0, 1])
+    model = gd.MLP([2, 2], seed=0)
+    weights = model._sample_weights(None, "balanced", y, gd.losses.get("cross_entropy"), 4)
+    np.testing.assert_allclose(weights, [4 / 6, 4 / 6, 4 / 6, 2.0], rtol=1e-6)
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="sample_weight"):
+        model.fit(X, y, sample_weight=[1, 1, -1, 1], verbose=0)
+    with pytest.raises(ValueError, match="sample_weight"):
+        model.fit(X, y, sample_weight=[1, 1, 1], verbose=0)
+    with pytest.raises(ValueError, match="weight 0"):
+        model.fit(X, y, sample_weight=np.zeros(4), verbose=0)
+    with pytest.raises(ValueError, match="class_weight"):
+        model.fit(X, y, class_weight={5: 1.0}, verbose=0)
+    with pytest.raises(ValueError, match="class_weight"):
+        model.fit(X, np.zeros((4, 2)), loss="mse", class_weight="balanced", verbose=0)
+    with pytest.raises(TypeError, match="sample_weight"):
+        model.fit(X, y, sample_weight=["a"] * 4, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+INTERRUPT_SCRIPT = textwrap.dedent("""
+    import os, signal, sys, threading, time
+    import numpy as np
+    import gdcore as gd
+    rng = np.random.default_rng(0)
+    X = rng.random((20000, 256), dtype=np.float32)
+    y = rng.integers(0, 10, 20000)
+    model = gd.MLP([256, 512, 512, 10], seed=0)
+    sent = []
+    def interrupt():
+        time.sleep(1.0)
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+    threading.Thread(target=interrupt, daemon=True).start()
+    try:
+        model.fit(X, y, epochs=1000, batch_size=64, verbose=0)
+    except KeyboardInterrupt as exc:
+        latency = time.perf_counter() - sent[0]
+        weights = model.get_weights()
+        assert all(np.isfinite(w).all() for w in weights), "weights not finite"
+        # the model still works, and the Python handler is back
+        model.predict(X[:5])
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        print(f"interrupted {latency:.3f} {len(model.history_.epoch)} {exc}")
+        sys.exit(0)
+    print("not interrupted")
+    sys.exit(1)
+""")
+
+
+def test_ctrl_c_stops_fit_quickly_at_a_batch_boundary(tmp_path):
+    script = tmp_path / "interrupt.py"
+    script.write_text(INTERRUPT_SCRIPT)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=120, cwd=Path(__file__).parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    words = result.stdout.split()
+    assert words[0] == "interrupted"
+    assert float(words[1]) < 0.5
+    assert "fit interrupted at epoch" in result.stdout
+
+
+def test_fit_outside_the_main_thread_leaves_sigint_alone():
+    import threading
+    model = gd.MLP([3, 4, 2], seed=0)
+    X, y = np.zeros((10, 3)), np.zeros(10, dtype=int)
+    before = signal.getsignal(signal.SIGINT)
+    worker = threading.Thread(target=lambda: model.fit(X, y, epochs=2, verbose=0))
+    worker.start()
+    worker.join()
+    assert signal.getsignal(signal.SIGINT) is before
+    assert len(model.history_.epoch) == 2
