@@ -162,7 +162,7 @@ gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *pa
     const int64_t L = net->n_layers, n_chunks = CEIL_DIV(n, GD_PREDICT_ROWS);
     const int64_t slice = 2 * GD_PREDICT_ROWS * widest_hidden(net);
     gd_real *W[GD_MAX_LAYERS], *b[GD_MAX_LAYERS];
-    const int n_threads = (int)MAX(1, MIN((int64_t)ctx->n_threads, n_chunks));
+    const int n_threads = gd_team_size((int)MAX(1, MIN((int64_t)ctx->n_threads, n_chunks)));
     gd_status status = GD_OK;
     int64_t chunk;
 
@@ -254,7 +254,7 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
     if (opt != NULL)
         max_tasks = MAX(max_tasks, n_chunks);
     max_tasks = MIN(max_tasks, 1 + (int64_t)(B * flops_per_row(net) / GD_MIN_THREAD_FLOPS));
-    n_threads = (int)MAX(1, MIN((int64_t)ctx->n_threads, max_tasks));
+    n_threads = gd_team_size((int)MAX(1, MIN((int64_t)ctx->n_threads, max_tasks)));
 
 #pragma omp parallel num_threads(n_threads) if (n_threads > 1)
     {

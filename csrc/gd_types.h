@@ -100,5 +100,10 @@ int64_t gd_n_params(const gd_net *net);
 /* 1 when the core was built with OpenMP; the largest thread count OpenMP would use now. */
 int gd_openmp_enabled(void);
 int gd_max_threads(void);
+/* The thread count to run a parallel region with, given the one wanted: 1 in a child process
+ * forked after this process ran a multi-threaded region (GNU OpenMP would hang there). */
+int gd_team_size(int wanted);
+/* 1 in such a forked child. */
+int gd_fork_limited(void);
 
 #endif

@@ -23,7 +23,8 @@ def show_config(file=None):
         f"scipy {scipy.__version__}",
         f"openmp: {'on' if _core.openmp_enabled() else 'OFF (built with GDCORE_OPENMP=OFF)'}",
         f"usable cores: {usable_cores()}",
-        f"fit() threads (n_threads=None): {resolve_n_threads(None)}",
+        f"fit() threads (n_threads=None): {resolve_n_threads(None)}"
+        + (" (but 1: forked after the parent ran OpenMP threads)" if _core.fork_limited() else ""),
         "blas (GEMM from scipy.linalg.cython_blas; held to 1 thread inside gdcore's OpenMP regions):",
     ]
     for info in blas_info():

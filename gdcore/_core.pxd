@@ -75,6 +75,7 @@ cdef extern from "gdcore.h" nogil:
     int64_t gd_n_params(const gd_net *net)
     int gd_openmp_enabled()
     int gd_max_threads()
+    int gd_fork_limited()
 
     void gd_act_forward_f32(int act, float slope, int64_t n, const float *Z, float *A)
     void gd_act_forward_f64(int act, double slope, int64_t n, const double *Z, double *A)

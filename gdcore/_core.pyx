@@ -115,6 +115,12 @@ def openmp_enabled():
     return bool(gd_openmp_enabled())
 
 
+def fork_limited():
+    """True in a process forked after its parent ran OpenMP threads: gdcore then runs on one
+    thread there, since GNU OpenMP cannot start threads in such a child."""
+    return bool(gd_fork_limited())
+
+
 def max_threads():
     """omp_get_max_threads(): honours OMP_NUM_THREADS; 1 without OpenMP."""
     return gd_max_threads()

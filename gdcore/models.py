@@ -3,6 +3,7 @@ import math
 import sys
 import threading
 import time
+import warnings
 
 import numpy as np
 
@@ -59,6 +60,7 @@ class History:
     def __init__(self):
         self.history = {}
         self.epoch = []
+        self.diverged = None  # (epoch, batch) when fit(on_divergence="stop") stopped there
 
     def _append(self, epoch, values):
         self.epoch.append(epoch)
@@ -233,6 +235,43 @@ class Sequential:
     def _targets(self, y, loss, n_samples, name="y"):
         y = check_y(y, loss, n_samples, self.n_outputs, self.dtype, name)
         return (None, y) if loss.targets == "index" else (y, None)
+
+    def _run_epoch(self, epoch, n_threads, loss_spec, opt_spec, state, slots, X, y_real, y_index,
+                   weights, perm, batch_size, n_batches, work, interruptible, on_divergence,
+                   progress):
+        """One epoch in C, in slices of batches when the progress bar wants to move.
+        Returns (Σ batch_loss·rows, rows trained on, batches skipped, (epoch, batch) or None)."""
+        loss_sum, rows_used, skipped = 0.0, X.shape[0], 0
+        first = 0
+        step = progress.batches_per_update()
+        while first < n_batches:
+            end = min(n_batches, first + step)
+            status, part, state["step"], bad_batch = _core.train(
+                self._network, n_threads, loss_spec, opt_spec, None, self._params, self._grads,
+                slots, state["step"], X, y_real, y_index, weights, perm, batch_size, first, end,
+                work, interruptible)
+            loss_sum += part
+            if status == _core.INTERRUPTED:
+                # Stopped between two batches: the model is consistent, history_ holds the
+                # finished epochs.
+                raise KeyboardInterrupt(f"fit interrupted at epoch {epoch}, batch {bad_batch}")
+            if status == _core.ERR_NONFINITE:
+                # The C core refused that batch's update: the weights are the last finite ones.
+                if on_divergence == "raise":
+                    raise DivergenceError(
+                        f"fit: the loss became NaN or infinite at epoch {epoch}, batch "
+                        f"{bad_batch}; the weights are those before that batch. Try a smaller "
+                        "learning rate", epoch=epoch, batch=bad_batch)
+                if on_divergence == "stop":
+                    return loss_sum, rows_used, skipped, (epoch, bad_batch)
+                skipped += 1  # "ignore": leave that batch out and go on
+                rows_used -= min(batch_size, X.shape[0] - bad_batch * batch_size)
+                first = bad_batch + 1
+                continue
+            _raise_for_status(status, "fit")
+            progress.update(epoch, end)
+            first = end
+        return loss_sum, rows_used, skipped, None
 
     def _sample_weights(self, sample_weight, class_weight, y_index, loss, n_samples):
         """Per-sample weights (model dtype) from sample_weight and class_weight, or None."""
@@ -445,7 +484,8 @@ class Sequential:
 
     def fit(self, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, epochs=10,
             batch_size=32, shuffle=True, seed=None, n_threads=None, validation_data=None,
-            sample_weight=None, class_weight=None, l1=0.0, l2=0.0, verbose=1):
+            sample_weight=None, class_weight=None, l1=0.0, l2=0.0, on_divergence="raise",
+            verbose=1):
         """Train by mini-batch gradient descent; each epoch runs in C with the GIL released.
 
         Parameters
@@ -479,6 +519,12 @@ class Sequential:
             "balanced" is ``n_samples / (n_classes · count(class))``, as scikit-learn.
         l1, l2 : float, default=0.0
             Penalty ``l1·Σ|W| + ½·l2·ΣW²`` over every weight matrix (not biases).
+        on_divergence : {"raise", "stop", "ignore"}, default="raise"
+            What to do when a batch's loss or gradient is NaN or infinite. That batch's update is
+            never applied, so the weights stay at the last finite state; then "raise" raises
+            DivergenceError, "stop" ends training with a RuntimeWarning (``history.diverged``
+            = (epoch, batch)), "ignore" skips the batch and goes on (``skipped_batches`` per
+            epoch in the history).
         verbose : int, default=1
             0 silent; 1 a progress bar (redrawn in place on a terminal); 2 one line per epoch.
 
@@ -507,6 +553,8 @@ class Sequential:
             raise TypeError(f"shuffle must be a bool, got {shuffle!r}")
         if verbose not in (0, 1, 2, False, True):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        if on_divergence not in ("raise", "stop", "ignore"):
+            raise ValueError(f"on_divergence must be 'raise', 'stop' or 'ignore', got {on_divergence!r}")
         if seed is None:
             seed = int(self._rng.integers(2**63))
         elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -526,12 +574,12 @@ class Sequential:
         n_batches = math.ceil(n_samples / batch_size)
         history = History()
         progress = _Progress(int(verbose), epochs, n_batches)
-        step = progress.batches_per_update()
         loss_spec, opt_spec = loss.spec(l1, l2), opt.spec()
 
         weights = self._sample_weights(sample_weight, class_weight, y_index, loss, n_samples)
         interruptible = threading.current_thread() is threading.main_thread()
         self.history_ = history
+        self.loss_ = loss
 
         with self._lock, blas_single_thread():
             state = opt._state_for(self)
@@ -543,25 +591,19 @@ class Sequential:
                         else np.arange(n_samples, dtype=np.int64))
                 start = time.perf_counter()
                 loss_sum = 0.0
-                for first in range(0, n_batches, step):
-                    end = min(n_batches, first + step)
-                    status, part, state["step"], bad_batch = _core.train(
-                        self._network, n_threads, loss_spec, opt_spec, None, self._params,
-                        self._grads, slots, state["step"], X, y_real, y_index, weights, perm,
-                        batch_size, first, end, work, interruptible)
-                    loss_sum += part
-                    if status == _core.INTERRUPTED:
-                        # Stopped between two batches: the model is consistent, history_ holds
-                        # the finished epochs.
-                        self.loss_ = loss
-                        raise KeyboardInterrupt(f"fit interrupted at epoch {epoch}, batch {bad_batch}")
-                    if status == _core.ERR_NONFINITE:
-                        raise DivergenceError(
-                            f"fit: the loss became NaN or infinite at epoch {epoch}, batch {bad_batch}; "
-                            "try a smaller learning rate", epoch=epoch, batch=bad_batch)
-                    _raise_for_status(status, "fit")
-                    progress.update(epoch, end)
-                values = {"loss": loss_sum / n_samples}
+                loss_sum, rows_used, skipped, diverged = self._run_epoch(
+                    epoch, n_threads, loss_spec, opt_spec, state, slots, X, y_real, y_index,
+                    weights, perm, batch_size, n_batches, work, interruptible, on_divergence,
+                    progress)
+                if diverged:
+                    warnings.warn(f"fit stopped: the loss became NaN or infinite at epoch {epoch}, "
+                                  f"batch {diverged[1]}; the weights are those before that batch",
+                                  RuntimeWarning, stacklevel=2)
+                    history.diverged = diverged
+                    break
+                values = {"loss": loss_sum / rows_used if rows_used else float("nan")}
+                if on_divergence == "ignore":
+                    values["skipped_batches"] = skipped
                 seconds = time.perf_counter() - start
                 if validation is not None:
                     out = self._forward(validation[0], n_threads, "validation_data[0]")

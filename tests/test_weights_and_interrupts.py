@@ -133,3 +133,49 @@ def test_fit_outside_the_main_thread_leaves_sigint_alone():
     worker.join()
     assert signal.getsignal(signal.SIGINT) is before
     assert len(model.history_.epoch) == 2
+
+
+def _diverging_setup():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3)).astype(np.float32)
+    y = (X @ np.array([1.0, 2.0, 3.0], dtype=np.float32))[:, None] * 1e18
+    model = gd.Sequential([gd.Dense(3, 1)], seed=0)
+    return model, X, y
+
+
+def test_divergence_raise_names_epoch_and_batch_and_keeps_finite_weights():
+    model, X, y = _diverging_setup()
+    with pytest.raises(gd.DivergenceError, match=r"epoch 0, batch \d+") as info:
+        model.fit(X, y, loss="mse", optimizer=gd.optim.SGD(lr=1.0), epochs=5, batch_size=8,
+                  shuffle=False, verbose=0)
+    assert info.value.epoch == 0 and info.value.batch >= 0
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    # the weights are exactly those before the bad batch: replaying the good batches gives them
+    replay, _, _ = _diverging_setup()
+    for batch in range(info.value.batch):
+        replay.train_step(X[batch * 8:(batch + 1) * 8], y[batch * 8:(batch + 1) * 8], loss="mse",
+                          optimizer="sgd" if False else replay_opt(replay))
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), replay.get_weights()))
+
+
+_REPLAY = {}
+
+
+def replay_opt(model):
+    return _REPLAY.setdefault(id(model), gd.optim.SGD(lr=1.0))
+
+
+def test_divergence_stop_and_ignore():
+    model, X, y = _diverging_setup()
+    with pytest.warns(RuntimeWarning, match="stopped"):
+        history = model.fit(X, y, loss="mse", optimizer=gd.optim.SGD(lr=1.0), epochs=5,
+                            batch_size=8, verbose=0, on_divergence="stop")
+    assert history.diverged is not None and history.diverged[0] == 0
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    model, X, y = _diverging_setup()
+    history = model.fit(X, y, loss="mse", optimizer=gd.optim.SGD(lr=1.0), epochs=3, batch_size=8,
+                        verbose=0, on_divergence="ignore")
+    assert len(history.epoch) == 3 and sum(history.history["skipped_batches"]) > 0
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    with pytest.raises(ValueError, match="on_divergence"):
+        model.fit(X, y, loss="mse", on_divergence="warn", verbose=0)

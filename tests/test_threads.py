@@ -1,0 +1,72 @@
+"""Python threads and processes around the OpenMP core: no interference, no hang."""
+import multiprocessing
+import threading
+
+import numpy as np
+import pytest
+
+import gdcore as gd
+
+RNG = np.random.default_rng(0)
+X = RNG.random((1500, 40)).astype(np.float32)
+Y = RNG.integers(0, 4, 1500)
+
+
+def train(seed, n_threads=2, model=None, epochs=2):
+    model = model or gd.MLP([40, 256, 4], seed=seed)
+    model.fit(X, Y, epochs=epochs, batch_size=128, seed=seed, n_threads=n_threads, verbose=0)
+    return model.get_weights()
+
+
+def same(a, b):
+    return all(np.array_equal(u, v) for u, v in zip(a, b))
+
+
+def test_two_models_in_two_threads_equal_sequential_training():
+    expected = [train(1), train(2)]
+    results = {}
+    workers = [threading.Thread(target=lambda s=s: results.__setitem__(s, train(s))) for s in (1, 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert same(results[1], expected[0]) and same(results[2], expected[1])
+
+
+def test_one_model_used_by_two_threads_serializes():
+    sequential = gd.MLP([40, 256, 4], seed=3)
+    train(5, model=sequential)
+    expected = train(5, model=sequential)  # two identical fits, one after the other
+    shared = gd.MLP([40, 256, 4], seed=3)
+    errors = []
+
+    def work():
+        try:
+            train(5, model=shared)
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not errors
+    assert same(shared.get_weights(), expected)
+
+
+def _child_train(seed):
+    return train(seed)
+
+
+def test_forked_children_train_after_the_parent_used_openmp():
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    parent = train(7)  # the parent runs a multi-threaded team first
+    context = multiprocessing.get_context("fork")
+    with context.Pool(2) as pool:
+        children = pool.map_async(_child_train, [7, 8]).get(timeout=120)  # a hang fails here
+    # the children run on one thread (GNU OpenMP cannot start threads after fork), and the
+    # results are bit-identical to the parent's multi-threaded ones
+    assert same(children[0], parent)
+    assert same(children[1], train(8))
