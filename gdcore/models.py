@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from . import _core, losses, optim
+from . import _core, losses, optim, schedules
 from ._threads import blas_single_thread, resolve_n_threads
 from ._validation import (check_non_negative_number, check_positive_int, check_X, check_y)
 from .layers import NEGATIVE_SLOPE, ACTIVATIONS, Dense
@@ -236,7 +236,7 @@ class Sequential:
         y = check_y(y, loss, n_samples, self.n_outputs, self.dtype, name)
         return (None, y) if loss.targets == "index" else (y, None)
 
-    def _run_epoch(self, epoch, n_threads, loss_spec, opt_spec, state, slots, X, y_real, y_index,
+    def _run_epoch(self, epoch, n_threads, loss_spec, opt_spec, lrs, state, slots, X, y_real, y_index,
                    weights, perm, batch_size, n_batches, work, interruptible, on_divergence,
                    progress):
         """One epoch in C, in slices of batches when the progress bar wants to move.
@@ -247,7 +247,7 @@ class Sequential:
         while first < n_batches:
             end = min(n_batches, first + step)
             status, part, state["step"], bad_batch = _core.train(
-                self._network, n_threads, loss_spec, opt_spec, None, self._params, self._grads,
+                self._network, n_threads, loss_spec, opt_spec, lrs, self._params, self._grads,
                 slots, state["step"], X, y_real, y_index, weights, perm, batch_size, first, end,
                 work, interruptible)
             loss_sum += part
@@ -484,8 +484,8 @@ class Sequential:
 
     def fit(self, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, epochs=10,
             batch_size=32, shuffle=True, seed=None, n_threads=None, validation_data=None,
-            sample_weight=None, class_weight=None, l1=0.0, l2=0.0, on_divergence="raise",
-            verbose=1):
+            schedule=None, sample_weight=None, class_weight=None, l1=0.0, l2=0.0,
+            on_divergence="raise", verbose=1):
         """Train by mini-batch gradient descent; each epoch runs in C with the GIL released.
 
         Parameters
@@ -511,6 +511,10 @@ class Sequential:
             None or -1: all usable cores. Results are bit-identical for any thread count.
         validation_data : (X_val, y_val), optional
             Evaluated after every epoch (val_loss, and val_accuracy for classification).
+        schedule : str or gdcore.schedules.Schedule, optional
+            Learning-rate schedule scaling the optimizer's lr (see gdcore.schedules); all the
+            rates of an epoch are computed before it, so per-batch warmup costs no Python per
+            batch. A Schedule object continues across fit calls on the same model.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weight of each sample: each batch's loss is the weighted mean
             ``Σ w_i·l_i / Σ w_i`` (torch's convention for class weights).
@@ -543,6 +547,7 @@ class Sequential:
         """
         loss = losses.get(loss)
         opt = optim.get(optimizer, lr)
+        schedule = schedules.get(schedule)
         if lr is not None and not isinstance(optimizer, str):
             raise ValueError("lr is for an optimizer given by name; set lr on the Optimizer object")
         epochs = check_positive_int(epochs, "epochs")
@@ -569,6 +574,8 @@ class Sequential:
             X_val = check_X(validation_data[0], self.n_inputs, self.dtype, "validation_data[0]")
             validation = (X_val,) + self._targets(validation_data[1], loss, X_val.shape[0],
                                                   "validation_data[1]")
+        if schedule.monitor is not None and schedule.monitor.startswith("val_") and validation is None:
+            raise ValueError(f"schedule monitors {schedule.monitor!r}: pass validation_data")
         n_threads = resolve_n_threads(n_threads)
         batch_size = min(batch_size, n_samples)
         n_batches = math.ceil(n_samples / batch_size)
@@ -586,13 +593,15 @@ class Sequential:
             slots = opt.slots(self)
             work = self._workspace("train", self._network.train_workspace_len(
                 batch_size, self.dtype == np.float64))
+            schedule.begin_fit(self, epochs=epochs, n_batches=n_batches)
             for epoch in range(epochs):
+                lrs = schedule.batch_lrs(n_batches, opt.lr, n_samples=n_samples)
                 perm = (epoch_permutation(n_samples, seed, epoch) if shuffle
                         else np.arange(n_samples, dtype=np.int64))
                 start = time.perf_counter()
                 loss_sum = 0.0
                 loss_sum, rows_used, skipped, diverged = self._run_epoch(
-                    epoch, n_threads, loss_spec, opt_spec, state, slots, X, y_real, y_index,
+                    epoch, n_threads, loss_spec, opt_spec, lrs, state, slots, X, y_real, y_index,
                     weights, perm, batch_size, n_batches, work, interruptible, on_divergence,
                     progress)
                 if diverged:
@@ -610,7 +619,8 @@ class Sequential:
                     values.update({"val_" + k: v for k, v in
                                    self._scores(out, validation[1], validation[2], loss).items()})
                 values["seconds"] = seconds
-                values["lr"] = opt_spec[1]
+                values["lr"] = float(lrs[0])
+                schedule.epoch_end(values)
                 history._append(epoch, values)
                 progress.end_epoch(epoch, values)
         self.loss_ = loss

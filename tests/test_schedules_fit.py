@@ -1,0 +1,68 @@
+"""Schedules inside fit: the C core really uses each batch's learning rate."""
+import numpy as np
+import pytest
+
+import gdcore as gd
+
+
+def data():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(40, 5)), rng.integers(0, 3, 40)
+
+
+@pytest.mark.parametrize("schedule", [
+    gd.schedules.LinearWarmup("constant", warmup_steps=7, start_factor=0.1),
+    gd.schedules.StepLR(1, gamma=0.5),
+    gd.schedules.CosineAnnealingLR(T_max=9, unit="step"),
+])
+def test_fit_follows_the_schedule_batch_by_batch(schedule):
+    X, y = data()
+    model = gd.MLP([5, 8, 3], dtype="float64", seed=1)
+    manual = gd.MLP([5, 8, 3], dtype="float64", seed=1)
+    lrs = [np.ravel(v)[0] for v in schedule.values(3, 0.2, n_batches=4)]  # first batch of each epoch
+    history = model.fit(X, y, optimizer=gd.optim.SGD(lr=0.2, momentum=0.5), schedule=schedule,
+                        epochs=3, batch_size=10, shuffle=False, verbose=0)
+    assert history.history["lr"] == pytest.approx(lrs)
+    # replay: every batch with the rate the schedule gives it
+    replay = gd.schedules.get(type(schedule)(**_params(schedule)))
+    replay.begin_fit(manual, epochs=3, n_batches=4)
+    opt = gd.optim.SGD(lr=0.2, momentum=0.5)
+    for _ in range(3):
+        for batch, lr in enumerate(replay.batch_lrs(4, 0.2)):
+            opt.lr = float(lr)
+            manual.train_step(X[batch * 10:(batch + 1) * 10], y[batch * 10:(batch + 1) * 10],
+                              optimizer=opt)
+        replay.epoch_end({})
+    for a, b in zip(model.get_weights(), manual.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def _params(schedule):
+    if isinstance(schedule, gd.schedules.LinearWarmup):
+        return dict(schedule="constant", warmup_steps=7, start_factor=0.1)
+    if isinstance(schedule, gd.schedules.StepLR):
+        return dict(step_size=1, gamma=0.5)
+    return dict(T_max=9, unit="step")
+
+
+def test_plateau_needs_validation_data_and_reduces_the_rate():
+    X, y = data()
+    model = gd.MLP([5, 8, 3], seed=0)
+    with pytest.raises(ValueError, match="validation_data"):
+        model.fit(X, y, schedule="plateau", verbose=0)
+    plateau = gd.schedules.ReduceLROnPlateau(monitor="loss", patience=0, factor=0.5, threshold=10.0)
+    history = model.fit(X, y, optimizer=gd.optim.SGD(lr=0.1), schedule=plateau, epochs=4,
+                        verbose=0)
+    # a relative threshold of 1000% is never met: the rate halves after every epoch but the first
+    assert history.history["lr"] == pytest.approx([0.1, 0.05, 0.025, 0.0125])
+
+
+def test_a_schedule_continues_across_fit_calls():
+    X, y = data()
+    once, twice = gd.MLP([5, 4, 3], seed=2), gd.MLP([5, 4, 3], seed=2)
+    opt1, opt2 = gd.optim.SGD(lr=0.1), gd.optim.SGD(lr=0.1)
+    s1, s2 = gd.schedules.ExponentialLR(0.5), gd.schedules.ExponentialLR(0.5)
+    h1 = once.fit(X, y, optimizer=opt1, schedule=s1, epochs=4, seed=0, verbose=0)
+    h2 = twice.fit(X, y, optimizer=opt2, schedule=s2, epochs=2, seed=0, verbose=0)
+    h3 = twice.fit(X, y, optimizer=opt2, schedule=s2, epochs=2, seed=0, verbose=0)
+    assert h1.history["lr"] == pytest.approx(h2.history["lr"] + h3.history["lr"])
