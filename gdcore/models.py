@@ -192,6 +192,42 @@ class Sequential:
         """Number of weights and biases."""
         return self._params.size
 
+    def get_config(self):
+        """The model's structure as plain JSON-able data: ``Sequential.from_config(config)``
+        rebuilds it (with fresh weights; see gdcore.save/gdcore.load for the parameters)."""
+        return {"class": type(self).__name__, "dtype": self.dtype.name, "seed": self.seed,
+                "layers": [{"n_in": layer.n_in, "n_out": layer.n_out,
+                            "activation": layer.activation, "init": layer.init}
+                           for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config):
+        """Build a model from ``get_config()`` output. Raises ValueError on a malformed config."""
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError("config must be a dict with a 'layers' list")
+        try:
+            layers = [Dense(spec["n_in"], spec["n_out"], activation=spec["activation"],
+                            init=spec.get("init", "auto")) for spec in config["layers"]]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"config has a malformed layer: {exc!r}") from None
+        return Sequential(layers, dtype=config.get("dtype", "float32"), seed=config.get("seed", 0))
+
+    def __getstate__(self):
+        """Pickle: structure, parameters and the loss of the last fit; not the scratch buffers,
+        the lock or the C network (rebuilt on load)."""
+        return {"config": self.get_config(), "params": self._params.copy(),
+                "loss": self.loss_, "history": self.history_, "rng": self._rng.bit_generator.state}
+
+    def __setstate__(self, state):
+        model = Sequential.from_config(state["config"])
+        self.__dict__.update(model.__dict__)
+        if state["params"].shape != self._params.shape:
+            raise ValueError("pickled parameters do not match the pickled structure")
+        self._params[...] = state["params"]
+        self.loss_ = state["loss"]
+        self.history_ = state["history"]
+        self._rng.bit_generator.state = state["rng"]
+
     def get_weights(self):
         """Return copies of the parameters: ``[W_0, b_0, W_1, b_1, ...]``."""
         return [array.copy() for layer in self.layers for array in (layer.W, layer.b)]

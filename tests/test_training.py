@@ -286,3 +286,19 @@ def test_layer_parameters_are_views_into_the_model():
     assert model.n_params == 5 * 7 + 7 + 7 * 3 + 3
     assert not np.shares_memory(model.layers[0].W, model.layers[1].W)
     assert np.shares_memory(model.layers[0].W, model.layers[1].W.base)
+
+
+def test_pickle_round_trip_keeps_structure_weights_and_loss():
+    import pickle
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 4)), rng.integers(0, 3, 30)
+    model = gd.MLP([4, 7, 3], activation="gelu", dtype="float64", seed=3)
+    model.fit(X, y, epochs=2, verbose=0)
+    clone = pickle.loads(pickle.dumps(model))
+    assert type(clone) is type(model) and clone.get_config() == model.get_config()
+    np.testing.assert_array_equal(clone.predict(X), model.predict(X))
+    assert clone.loss_ == model.loss_
+    clone.layers[0].W[0, 0] += 1.0  # views into the clone's own buffer
+    assert not np.array_equal(clone.predict(X), model.predict(X))
+    with pytest.raises(ValueError, match="config"):
+        gd.Sequential.from_config({"layers": [{"n_in": 2}]})
