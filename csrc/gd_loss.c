@@ -45,6 +45,25 @@ static gd_real hinge_row(int64_t C, const gd_real *z, int64_t t, gd_real scale, 
     return total * per_class;
 }
 
+/* First index of the largest of z[0..n) (numpy's argmax). */
+static int64_t argmax(int64_t n, const gd_real *z)
+{
+    int64_t j, best = 0;
+    for (j = 1; j < n; j++)
+        if (z[j] > z[best])
+            best = j;
+    return best;
+}
+
+/* Fraction of the n logits z on the side of 0 that the {0, 1} targets y say. */
+static gd_real sign_agreement(int64_t n, const gd_real *z, const gd_real *y)
+{
+    int64_t j, agree = 0;
+    for (j = 0; j < n; j++)
+        agree += (z[j] > 0) == (y[j] > GD_HALF);
+    return (gd_real)agree / (gd_real)n;
+}
+
 /* Elementwise losses over one row of n_out outputs z with real targets y; scale = 1/(batch·n_out). */
 static gd_real elementwise_row(int32_t kind, gd_real delta, int64_t n_out, const gd_real *z,
                                const gd_real *y, gd_real scale, gd_real *grad)
@@ -86,7 +105,7 @@ static gd_real elementwise_row(int32_t kind, gd_real delta, int64_t n_out, const
 gd_status GD(gd_loss_rows)(const gd_loss *loss, int64_t n_rows, double weight_total, int64_t n_out,
                            const gd_real *out, const gd_real *y_real, const int64_t *y_index,
                            const gd_real *weights, const int64_t *rows, gd_real *row_loss,
-                           gd_real *grad)
+                           gd_real *row_correct, gd_real *grad)
 {
     const int by_index = loss->kind == GD_LOSS_CROSS_ENTROPY || loss->kind == GD_LOSS_HINGE;
     /* A batch whose weights are all zero contributes nothing (not 0/0). */
@@ -109,9 +128,15 @@ gd_status GD(gd_loss_rows)(const gd_loss *loss, int64_t n_rows, double weight_to
                 return GD_ERR_LABEL;
             row_loss[r] = loss->kind == GD_LOSS_HINGE ? hinge_row(n_out, z, t, scale, g)
                                                      : cross_entropy_row(n_out, z, t, scale, g);
+            if (row_correct != NULL)
+                row_correct[r] = argmax(n_out, z) == t ? GD_ONE : GD_ZERO;
         } else {
             row_loss[r] = elementwise_row(loss->kind, (gd_real)loss->delta, n_out, z,
                                           y_real + src * n_out, weight * inv_elements, g);
+            if (row_correct != NULL)
+                row_correct[r] = loss->kind == GD_LOSS_BCE
+                                     ? sign_agreement(n_out, z, y_real + src * n_out)
+                                     : GD_ZERO;
         }
     }
     return GD_OK;

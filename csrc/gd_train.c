@@ -103,6 +103,7 @@ typedef struct {
     gd_real *A[GD_MAX_LAYERS];   /* activations */
     gd_real *D[GD_MAX_LAYERS];   /* ∂loss/∂A, turned into ∂loss/∂Z in place */
     gd_real *row_loss;           /* B */
+    gd_real *row_correct;        /* B: 1 where the row is classified right */
     gd_real *tile_penalty;       /* one partial penalty per dW tile, summed in tile order */
     int64_t len;
 } train_scratch;
@@ -128,6 +129,8 @@ static void carve_scratch(const gd_net *net, int64_t B, gd_real *work, train_scr
         tiles += weight_tiling(net, l).count;
     }
     s->row_loss = p;
+    p += B;
+    s->row_correct = p;
     p += B;
     s->tile_penalty = p;
     p += tiles;
@@ -204,7 +207,7 @@ gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *pa
 gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
                             const gd_optim *opt, double lr, const GD(gd_data) *data,
                             const int64_t *rows, int64_t B, GD(gd_state) *state, gd_real *work,
-                            int64_t work_len, double *loss_out)
+                            int64_t work_len, double *loss_out, double *correct_out)
 {
     const int64_t L = net->n_layers, n_in0 = net->sizes[0], n_out_last = net->sizes[L];
     const gd_real slope = (gd_real)net->negative_slope;
@@ -216,7 +219,7 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
     const gd_real *X0;
     int n_threads;
     gd_status status = GD_OK;
-    double batch_loss = 0, weight_total = (double)B;
+    double batch_loss = 0, batch_correct = 0, weight_total = (double)B;
 
     if (L < 1 || L > GD_MAX_LAYERS || B < 1)
         return GD_ERR_ARG;
@@ -297,7 +300,8 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
                 data->y_real != NULL && in_place ? data->y_real + offset : data->y_real,
                 data->y_index != NULL && in_place ? data->y_index + r0 : data->y_index,
                 data->weights != NULL && in_place ? data->weights + r0 : data->weights,
-                in_place ? NULL : rows + r0, s.row_loss + r0, s.D[L - 1] + offset);
+                in_place ? NULL : rows + r0, s.row_loss + r0, s.row_correct + r0,
+                s.D[L - 1] + offset);
             if (st != GD_OK) {
 #pragma omp atomic write
                 status = st;
@@ -348,8 +352,10 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
          * thread count); a non-finite loss or gradient stops here, before any parameter moves. */
 #pragma omp single
         if (status == GD_OK) {
-            for (k = 0; k < B; k++)
+            for (k = 0; k < B; k++) {
                 batch_loss += s.row_loss[k];
+                batch_correct += s.row_correct[k];
+            }
             for (k = 0; k < tile_offset[L]; k++)
                 batch_loss += s.tile_penalty[k];
             if (!isfinite(batch_loss))
@@ -371,6 +377,8 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
     }
 
     *loss_out = batch_loss;
+    if (correct_out != NULL)
+        *correct_out = batch_correct;
     if (status == GD_OK && opt != NULL)
         state->step += 1;
     return status;
@@ -381,7 +389,7 @@ gd_status GD(gd_train_batches)(const gd_ctx *ctx, const gd_net *net, const gd_lo
                                const int64_t *perm, int64_t batch_size, int64_t first_batch,
                                int64_t end_batch, GD(gd_state) *state, gd_real *work,
                                int64_t work_len, const volatile int *stop, double *loss_sum,
-                               int64_t *bad_batch)
+                               double *correct_sum, int64_t *bad_batch)
 {
     int64_t k;
     if (batch_size < 1 || first_batch < 0 || end_batch < first_batch ||
@@ -389,19 +397,20 @@ gd_status GD(gd_train_batches)(const gd_ctx *ctx, const gd_net *net, const gd_lo
         return GD_ERR_ARG;
     for (k = first_batch; k < end_batch; k++) {
         const int64_t r0 = k * batch_size, B = MIN(batch_size, data->n - r0);
-        double batch_loss = 0;
+        double batch_loss = 0, batch_correct = 0;
         gd_status st;
         if (stop != NULL && *stop) {
             *bad_batch = k;
             return GD_INTERRUPTED;
         }
         st = GD(gd_batch_step)(ctx, net, loss, opt, lrs != NULL ? lrs[k] : opt->lr, data, perm + r0,
-                               B, state, work, work_len, &batch_loss);
+                               B, state, work, work_len, &batch_loss, &batch_correct);
         if (st != GD_OK) {
             *bad_batch = k;
             return st;
         }
         *loss_sum += batch_loss * (double)B;
+        *correct_sum += batch_correct;
     }
     return GD_OK;
 }

@@ -34,16 +34,18 @@ gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *pa
 
 /* Loss and gradient (into state->grads) of one batch: the rows rows[0..B) of data (rows == NULL:
  * rows 0..B). When opt != NULL, then one optimizer step with learning rate lr on state (and
- * state->step += 1). *loss_out = batch loss including penalties. A non-finite loss or gradient
+ * state->step += 1). *loss_out = batch loss including penalties; *correct_out (may be NULL)
+ * = the number of rows classified right (see gd_loss_rows). A non-finite loss or gradient
  * returns GD_ERR_NONFINITE before any parameter changes. */
 gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
                             const gd_optim *opt, double lr, const GD(gd_data) *data,
                             const int64_t *rows, int64_t B, GD(gd_state) *state, gd_real *work,
-                            int64_t work_len, double *loss_out);
+                            int64_t work_len, double *loss_out, double *correct_out);
 
 /* Batches [first_batch, end_batch) of an epoch over the permutation perm (n entries): batch k is
  * rows perm[k·batch_size .. min(n, (k+1)·batch_size)), the last one may be smaller, and its
- * learning rate is lrs[k] (lrs == NULL: opt->lr). Adds Σ batch_loss·batch_rows to *loss_sum.
+ * learning rate is lrs[k] (lrs == NULL: opt->lr). Adds Σ batch_loss·batch_rows to *loss_sum
+ * and the rows classified right to *correct_sum.
  * Before each batch *stop is read: when non-zero, returns GD_INTERRUPTED with *bad_batch the
  * first batch not run (a signal handler sets it; the model is then at a batch boundary). On
  * GD_ERR_NONFINITE, *bad_batch is the batch index and that batch made no update. */
@@ -52,4 +54,4 @@ gd_status GD(gd_train_batches)(const gd_ctx *ctx, const gd_net *net, const gd_lo
                                const int64_t *perm, int64_t batch_size, int64_t first_batch,
                                int64_t end_batch, GD(gd_state) *state, gd_real *work,
                                int64_t work_len, const volatile int *stop, double *loss_sum,
-                               int64_t *bad_batch);
+                               double *correct_sum, int64_t *bad_batch);

@@ -3,12 +3,14 @@
 A C core (dense layers, activations, losses, backprop, in-place optimizer updates and the whole
 mini-batch epoch, split across cores with OpenMP) under a thin Python API.
 """
-from . import datasets, losses, optim, schedules
+from . import callbacks, datasets, losses, optim, schedules
 from ._config import show_config
+from .gradcheck import check_gradients
 from .layers import Dense
 from .models import MLP, DivergenceError, History, Sequential, epoch_permutation
 
 __version__ = "0.1.0"
 
 __all__ = ["Dense", "Sequential", "MLP", "History", "DivergenceError", "epoch_permutation",
-           "losses", "optim", "schedules", "datasets", "show_config", "__version__"]
+           "losses", "optim", "schedules", "callbacks", "datasets", "show_config",
+           "check_gradients", "__version__"]

@@ -87,11 +87,11 @@ cdef extern from "gdcore.h" nogil:
     gd_status gd_loss_rows_f32(const gd_loss *loss, int64_t n_rows, double weight_total, int64_t O,
                                const float *out, const float *y_real, const int64_t *y_index,
                                const float *weights, const int64_t *rows, float *row_loss,
-                               float *grad)
+                               float *row_correct, float *grad)
     gd_status gd_loss_rows_f64(const gd_loss *loss, int64_t n_rows, double weight_total, int64_t O,
                                const double *out, const double *y_real, const int64_t *y_index,
                                const double *weights, const int64_t *rows, double *row_loss,
-                               double *grad)
+                               double *row_correct, double *grad)
     double gd_penalty_f32(double l1, double l2, int64_t n, const float *W, float *grad_W)
     double gd_penalty_f64(double l1, double l2, int64_t n, const double *W, double *grad_W)
 
@@ -133,20 +133,20 @@ cdef extern from "gdcore.h" nogil:
     gd_status gd_batch_step_f32(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
                                 const gd_optim *opt, double lr, const gd_data_f32 *data,
                                 const int64_t *rows, int64_t B, gd_state_f32 *state, float *work,
-                                int64_t work_len, double *loss_out)
+                                int64_t work_len, double *loss_out, double *correct_out)
     gd_status gd_batch_step_f64(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
                                 const gd_optim *opt, double lr, const gd_data_f64 *data,
                                 const int64_t *rows, int64_t B, gd_state_f64 *state, double *work,
-                                int64_t work_len, double *loss_out)
+                                int64_t work_len, double *loss_out, double *correct_out)
     gd_status gd_train_batches_f32(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
                                    const gd_optim *opt, const double *lrs, const gd_data_f32 *data,
                                    const int64_t *perm, int64_t batch_size, int64_t first_batch,
                                    int64_t end_batch, gd_state_f32 *state, float *work,
                                    int64_t work_len, const volatile int *stop, double *loss_sum,
-                                   int64_t *bad_batch)
+                                   double *correct_sum, int64_t *bad_batch)
     gd_status gd_train_batches_f64(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
                                    const gd_optim *opt, const double *lrs, const gd_data_f64 *data,
                                    const int64_t *perm, int64_t batch_size, int64_t first_batch,
                                    int64_t end_batch, gd_state_f64 *state, double *work,
                                    int64_t work_len, const volatile int *stop, double *loss_sum,
-                                   int64_t *bad_batch)
+                                   double *correct_sum, int64_t *bad_batch)

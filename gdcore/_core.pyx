@@ -186,15 +186,16 @@ def act_backward(int act, double negative_slope, real[::1] Z not None, real[::1]
 
 def loss_rows(int kind, double delta, real[:, ::1] out not None, real[:, ::1] y_real,
               int64_t[::1] y_index, real[::1] row_loss not None, real[:, ::1] grad,
-              real[::1] weights=None):
-    """Per-row loss contributions (their sum is the mean loss, weighted by `weights` when given)
-    and, if grad is given, ∂loss/∂out."""
+              real[::1] weights=None, real[::1] row_correct=None):
+    """Per-row loss contributions (their sum is the mean loss, weighted by `weights` when given),
+    if grad is given ∂loss/∂out, and if row_correct is given 1 for each row classified right."""
     cdef gd_loss spec
     cdef gd_status status
     cdef const real *y_ptr = NULL
     cdef const int64_t *index_ptr = NULL
     cdef const real *weight_ptr = NULL
     cdef real *grad_ptr = NULL
+    cdef real *correct_ptr = NULL
     cdef double weight_total = out.shape[0]
     cdef int64_t r
     spec.kind = kind
@@ -207,6 +208,8 @@ def loss_rows(int kind, double delta, real[:, ::1] out not None, real[:, ::1] y_
         index_ptr = &y_index[0]
     if grad is not None:
         grad_ptr = &grad[0, 0]
+    if row_correct is not None:
+        correct_ptr = &row_correct[0]
     if weights is not None:
         weight_ptr = &weights[0]
         weight_total = 0
@@ -215,10 +218,12 @@ def loss_rows(int kind, double delta, real[:, ::1] out not None, real[:, ::1] y_
     with nogil:
         if real is float:
             status = gd_loss_rows_f32(&spec, out.shape[0], weight_total, out.shape[1], &out[0, 0],
-                                      y_ptr, index_ptr, weight_ptr, NULL, &row_loss[0], grad_ptr)
+                                      y_ptr, index_ptr, weight_ptr, NULL, &row_loss[0], correct_ptr,
+                                      grad_ptr)
         else:
             status = gd_loss_rows_f64(&spec, out.shape[0], weight_total, out.shape[1], &out[0, 0],
-                                      y_ptr, index_ptr, weight_ptr, NULL, &row_loss[0], grad_ptr)
+                                      y_ptr, index_ptr, weight_ptr, NULL, &row_loss[0], correct_ptr,
+                                      grad_ptr)
     return status
 
 
@@ -326,8 +331,9 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
     perm must be None and the one batch is all of X: loss_and_grad); lrs = the learning rate of
     every batch of the epoch (None: the optimizer's lr); slots = its three state buffers (None
     where unused). With perm None, one batch of all of X. interruptible: catch SIGINT (main
-    thread only) and stop between batches. Returns (status, loss_sum, step, bad_batch):
-    loss_sum = Σ batch_loss·batch_rows; on GD_INTERRUPTED bad_batch is the first batch not run.
+    thread only) and stop between batches. Returns (status, loss_sum, correct, step, bad_batch):
+    loss_sum = Σ batch_loss·batch_rows, correct = rows classified right; on GD_INTERRUPTED
+    bad_batch is the first batch not run.
     """
     global _stop_requested
     cdef gd_ctx ctx = _context(n_threads)
@@ -339,7 +345,7 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
     cdef gd_state_f32 state32
     cdef gd_state_f64 state64
     cdef gd_status status
-    cdef double loss_sum = 0, batch_loss = 0, lr = 0
+    cdef double loss_sum = 0, batch_loss = 0, correct = 0, lr = 0
     cdef int64_t bad_batch = -1
     cdef const int64_t *perm_ptr = NULL
     cdef const double *lrs_ptr = NULL
@@ -389,26 +395,29 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
         if perm_ptr == NULL:
             if real is float:
                 status = gd_batch_step_f32(&ctx, &network.net, &loss_spec, opt_ptr, lr, &data32, NULL,
-                                           data32.n, &state32, &work[0], work.shape[0], &batch_loss)
+                                           data32.n, &state32, &work[0], work.shape[0], &batch_loss,
+                                           &correct)
             else:
                 status = gd_batch_step_f64(&ctx, &network.net, &loss_spec, opt_ptr, lr, &data64, NULL,
-                                           data64.n, &state64, &work[0], work.shape[0], &batch_loss)
+                                           data64.n, &state64, &work[0], work.shape[0], &batch_loss,
+                                           &correct)
             loss_sum = batch_loss * X.shape[0]
         else:
             if real is float:
                 status = gd_train_batches_f32(&ctx, &network.net, &loss_spec, opt_ptr, lrs_ptr,
                                               &data32, perm_ptr, batch_size, first_batch, end_batch,
                                               &state32, &work[0], work.shape[0], &_stop_requested,
-                                              &loss_sum, &bad_batch)
+                                              &loss_sum, &correct, &bad_batch)
             else:
                 status = gd_train_batches_f64(&ctx, &network.net, &loss_spec, opt_ptr, lrs_ptr,
                                               &data64, perm_ptr, batch_size, first_batch, end_batch,
                                               &state64, &work[0], work.shape[0], &_stop_requested,
-                                              &loss_sum, &bad_batch)
+                                              &loss_sum, &correct, &bad_batch)
     _blas_release()
     if interruptible:
         c_signal(SIGINT, previous_handler)
-    return status, loss_sum, (state32.step if real is float else state64.step), bad_batch
+    return (status, loss_sum, correct, (state32.step if real is float else state64.step),
+            bad_batch)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from . import _core, losses, optim, schedules
+from . import callbacks as callbacks_module
 from ._threads import blas_single_thread, resolve_n_threads
 from ._validation import (check_non_negative_number, check_positive_int, check_X, check_y)
 from .layers import NEGATIVE_SLOPE, ACTIVATIONS, Dense
@@ -72,7 +73,8 @@ class History:
 
 
 class _Progress:
-    """A dependency-free progress bar: redrawn in place on a terminal, one line per epoch otherwise."""
+    """Progress of fit: a live bar on a terminal (tqdm when installed, else a plain one), one line
+    per epoch when the output is not a terminal or verbose=2, nothing at verbose=0."""
 
     def __init__(self, verbose, epochs, n_batches, stream=None):
         self.stream = stream if stream is not None else sys.stderr
@@ -80,12 +82,26 @@ class _Progress:
         self.epochs = epochs
         self.n_batches = n_batches
         self.live = verbose == 1 and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.bar = None
+        self._tqdm = None
+        if self.live:
+            try:
+                from tqdm.auto import tqdm
+                self._tqdm = tqdm
+            except ImportError:
+                pass
 
     def batches_per_update(self):
         return max(1, self.n_batches // 40) if self.live else self.n_batches
 
     def update(self, epoch, batches_done):
         if not self.live:
+            return
+        if self._tqdm is not None:
+            if self.bar is None:
+                self.bar = self._tqdm(total=self.n_batches, desc=f"Epoch {epoch + 1}/{self.epochs}",
+                                      unit="batch", file=self.stream, leave=True)
+            self.bar.update(batches_done - self.bar.n)
             return
         width = 30
         filled = width * batches_done // self.n_batches
@@ -94,13 +110,22 @@ class _Progress:
                           f"{batches_done}/{self.n_batches}")
         self.stream.flush()
 
+    @staticmethod
+    def _format(values):
+        return " - ".join(f"{k} {v:.4g}" if k != "seconds" else f"{v:.3f}s"
+                          for k, v in values.items() if k != "lr")
+
     def end_epoch(self, epoch, values):
         if not self.verbose:
             return
-        text = " - ".join(f"{k} {v:.4g}" if k != "seconds" else f"{v:.3f}s"
-                          for k, v in values.items() if k != "lr")
+        if self.bar is not None:
+            self.bar.set_postfix_str(self._format(values))
+            self.bar.close()
+            self.bar = None
+            return
         prefix = "\r" if self.live else ""
-        self.stream.write(f"{prefix}Epoch {epoch + 1}/{self.epochs} - {text}" + " " * 10 + "\n")
+        self.stream.write(f"{prefix}Epoch {epoch + 1}/{self.epochs} - {self._format(values)}"
+                          + " " * 10 + "\n")
         self.stream.flush()
 
 
@@ -274,19 +299,22 @@ class Sequential:
 
     def _run_epoch(self, epoch, n_threads, loss_spec, opt_spec, lrs, state, slots, X, y_real, y_index,
                    weights, perm, batch_size, n_batches, work, interruptible, on_divergence,
-                   progress):
-        """One epoch in C, in slices of batches when the progress bar wants to move.
-        Returns (Σ batch_loss·rows, rows trained on, batches skipped, (epoch, batch) or None)."""
-        loss_sum, rows_used, skipped = 0.0, X.shape[0], 0
+                   progress, callbacks):
+        """One epoch in C: in one call, or in slices of batches when the progress bar or a
+        callback asks to see batches. Returns (Σ batch_loss·rows, rows classified right, rows
+        trained on, batches skipped, (epoch, batch) or None when training must stop)."""
+        loss_sum, correct, rows_used, skipped = 0.0, 0.0, X.shape[0], 0
         first = 0
-        step = progress.batches_per_update()
+        batch_callbacks = [cb for cb in callbacks if cb.batch_frequency]
+        step = min([progress.batches_per_update()] + [cb.batch_frequency for cb in batch_callbacks])
         while first < n_batches:
             end = min(n_batches, first + step)
-            status, part, state["step"], bad_batch = _core.train(
+            status, part, part_correct, state["step"], bad_batch = _core.train(
                 self._network, n_threads, loss_spec, opt_spec, lrs, self._params, self._grads,
                 slots, state["step"], X, y_real, y_index, weights, perm, batch_size, first, end,
                 work, interruptible)
             loss_sum += part
+            correct += part_correct
             if status == _core.INTERRUPTED:
                 # Stopped between two batches: the model is consistent, history_ holds the
                 # finished epochs.
@@ -299,15 +327,18 @@ class Sequential:
                         f"{bad_batch}; the weights are those before that batch. Try a smaller "
                         "learning rate", epoch=epoch, batch=bad_batch)
                 if on_divergence == "stop":
-                    return loss_sum, rows_used, skipped, (epoch, bad_batch)
+                    return loss_sum, correct, rows_used, skipped, (epoch, bad_batch)
                 skipped += 1  # "ignore": leave that batch out and go on
                 rows_used -= min(batch_size, X.shape[0] - bad_batch * batch_size)
                 first = bad_batch + 1
                 continue
             _raise_for_status(status, "fit")
             progress.update(epoch, end)
+            for callback in batch_callbacks:
+                if end % callback.batch_frequency == 0 or end == n_batches:
+                    callback.on_batch_end(end - 1, {"loss": loss_sum / min(end * batch_size, X.shape[0])})
             first = end
-        return loss_sum, rows_used, skipped, None
+        return loss_sum, correct, rows_used, skipped, None
 
     def _sample_weights(self, sample_weight, class_weight, y_index, loss, n_samples):
         """Per-sample weights (model dtype) from sample_weight and class_weight, or None."""
@@ -483,7 +514,7 @@ class Sequential:
         with self._lock, blas_single_thread():
             work = self._workspace("train", self._network.train_workspace_len(
                 X.shape[0], self.dtype == np.float64))
-            status, loss_sum, _, _ = _core.train(
+            status, loss_sum, _, _, _ = _core.train(
                 self._network, n_threads, loss.spec(l1, l2), None, None, self._params, self._grads,
                 None, 0, X, y_real, y_index, weights, None, X.shape[0], 0, 1, work)
             _raise_for_status(status, "loss_and_grad")
@@ -511,7 +542,7 @@ class Sequential:
             state = opt._state_for(self)
             work = self._workspace("train", self._network.train_workspace_len(
                 X.shape[0], self.dtype == np.float64))
-            status, loss_sum, state["step"], _ = _core.train(
+            status, loss_sum, _, state["step"], _ = _core.train(
                 self._network, n_threads, loss.spec(l1, l2), opt.spec(), None, self._params,
                 self._grads, opt.slots(self), state["step"], X, y_real, y_index, weights, None,
                 X.shape[0], 0, 1, work)
@@ -520,8 +551,9 @@ class Sequential:
 
     def fit(self, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, epochs=10,
             batch_size=32, shuffle=True, seed=None, n_threads=None, validation_data=None,
-            schedule=None, sample_weight=None, class_weight=None, l1=0.0, l2=0.0,
-            on_divergence="raise", verbose=1):
+            initial_epoch=0, schedule=None, validation_split=None, callbacks=None,
+            sample_weight=None, class_weight=None, l1=0.0, l2=0.0, on_divergence="raise",
+            verbose=1):
         """Train by mini-batch gradient descent; each epoch runs in C with the GIL released.
 
         Parameters
@@ -536,6 +568,11 @@ class Sequential:
         lr : float, optional
             Learning rate for an optimizer given by name (default 0.01).
         epochs : int, default=10
+            Index of the last epoch + 1, as Keras: training runs epochs initial_epoch..epochs-1.
+        initial_epoch : int, default=0
+            Epoch to start at; epoch k shuffles with ``epoch_permutation(n, seed, k)``, so
+            ``fit(epochs=2)`` then ``fit(epochs=4, initial_epoch=2)`` (same seed, optimizer and
+            schedule objects) gives the same bits as ``fit(epochs=4)``.
         batch_size : int, default=32
             1 is stochastic gradient descent; n_samples or more is full-batch gradient descent.
             The last batch of an epoch may be smaller.
@@ -547,6 +584,11 @@ class Sequential:
             None or -1: all usable cores. Results are bit-identical for any thread count.
         validation_data : (X_val, y_val), optional
             Evaluated after every epoch (val_loss, and val_accuracy for classification).
+        validation_split : float, optional
+            Hold out this fraction of the rows (the last ones, before any shuffling) as
+            validation data; exclusive with validation_data.
+        callbacks : list of gdcore.callbacks.Callback, optional
+            EarlyStopping, ModelCheckpoint, LambdaCallback, or your own.
         schedule : str or gdcore.schedules.Schedule, optional
             Learning-rate schedule scaling the optimizer's lr (see gdcore.schedules); all the
             rates of an epoch are computed before it, so per-batch warmup costs no Python per
@@ -571,6 +613,7 @@ class Sequential:
         Returns
         -------
         History
+            Per epoch: loss, accuracy (classification), val_* with validation data, seconds, lr.
 
         Raises
         ------
@@ -600,9 +643,30 @@ class Sequential:
             seed = int(self._rng.integers(2**63))
         elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+        callbacks = callbacks_module.check(callbacks)
+        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) \
+                or not 0 <= initial_epoch < epochs:
+            raise ValueError(f"initial_epoch must be an int in [0, epochs), got {initial_epoch!r}")
         X = check_X(X, self.n_inputs, self.dtype)
         n_samples = X.shape[0]
         y_real, y_index = self._targets(y, loss, n_samples)
+        if validation_split is not None:
+            if validation_data is not None:
+                raise ValueError("pass validation_data or validation_split, not both")
+            if isinstance(validation_split, bool) or not isinstance(validation_split, (float, int)) \
+                    or not 0 < validation_split < 1:
+                raise ValueError(f"validation_split must be in (0, 1), got {validation_split!r}")
+            n_val = int(round(n_samples * validation_split))
+            if not 0 < n_val < n_samples:
+                raise ValueError(f"validation_split={validation_split} leaves no rows for "
+                                 f"training or validation out of {n_samples}")
+            targets = y_real if y_index is None else y_index
+            validation_data = (X[n_samples - n_val:], targets[n_samples - n_val:])
+            X, n_samples = X[:n_samples - n_val], n_samples - n_val
+            y_real = None if y_real is None else y_real[:n_samples]
+            y_index = None if y_index is None else y_index[:n_samples]
+            if sample_weight is not None and np.shape(sample_weight) == (n_samples + n_val,):
+                sample_weight = np.asarray(sample_weight)[:n_samples]
         validation = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -618,38 +682,45 @@ class Sequential:
         history = History()
         progress = _Progress(int(verbose), epochs, n_batches)
         loss_spec, opt_spec = loss.spec(l1, l2), opt.spec()
-
         weights = self._sample_weights(sample_weight, class_weight, y_index, loss, n_samples)
         interruptible = threading.current_thread() is threading.main_thread()
         self.history_ = history
         self.loss_ = loss
+        self.stop_training = False
+        self._fit_optimizer = opt  # for ModelCheckpoint
 
         with self._lock, blas_single_thread():
             state = opt._state_for(self)
             slots = opt.slots(self)
             work = self._workspace("train", self._network.train_workspace_len(
                 batch_size, self.dtype == np.float64))
-            schedule.begin_fit(self, epochs=epochs, n_batches=n_batches)
-            for epoch in range(epochs):
+            schedule.begin_fit(self, epochs=epochs - initial_epoch, n_batches=n_batches)
+            for callback in callbacks:
+                callback.set_model(self)
+                callback.on_train_begin({})
+            for epoch in range(initial_epoch, epochs):
                 lrs = schedule.batch_lrs(n_batches, opt.lr, n_samples=n_samples)
                 perm = (epoch_permutation(n_samples, seed, epoch) if shuffle
                         else np.arange(n_samples, dtype=np.int64))
+                for callback in callbacks:
+                    callback.on_epoch_begin(epoch, {"lr": float(lrs[0])})
                 start = time.perf_counter()
-                loss_sum = 0.0
-                loss_sum, rows_used, skipped, diverged = self._run_epoch(
+                loss_sum, correct, rows_used, skipped, diverged = self._run_epoch(
                     epoch, n_threads, loss_spec, opt_spec, lrs, state, slots, X, y_real, y_index,
                     weights, perm, batch_size, n_batches, work, interruptible, on_divergence,
-                    progress)
+                    progress, callbacks)
                 if diverged:
                     warnings.warn(f"fit stopped: the loss became NaN or infinite at epoch {epoch}, "
                                   f"batch {diverged[1]}; the weights are those before that batch",
                                   RuntimeWarning, stacklevel=2)
                     history.diverged = diverged
                     break
+                seconds = time.perf_counter() - start
                 values = {"loss": loss_sum / rows_used if rows_used else float("nan")}
+                if y_index is not None or loss.name == "binary_cross_entropy":
+                    values["accuracy"] = correct / rows_used if rows_used else float("nan")
                 if on_divergence == "ignore":
                     values["skipped_batches"] = skipped
-                seconds = time.perf_counter() - start
                 if validation is not None:
                     out = self._forward(validation[0], n_threads, "validation_data[0]")
                     values.update({"val_" + k: v for k, v in
@@ -659,7 +730,12 @@ class Sequential:
                 schedule.epoch_end(values)
                 history._append(epoch, values)
                 progress.end_epoch(epoch, values)
-        self.loss_ = loss
+                for callback in callbacks:
+                    callback.on_epoch_end(epoch, values)
+                if self.stop_training:
+                    break
+            for callback in callbacks:
+                callback.on_train_end(dict(history.history))
         return history
 
 

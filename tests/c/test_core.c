@@ -74,13 +74,15 @@ static void test_gradient_double(void)
     for (int64_t i = 0; i < n; i++)
         params[i] = 0.5 * uniform(&seed);
     CHECK(gd_batch_step_f64(&ctx, &net, &loss, NULL, 0.0, &data, NULL, B, &state, work, work_len,
-                            &value) == GD_OK, "batch_step failed");
+                            &value, NULL) == GD_OK, "batch_step failed");
     for (int64_t i = 0; i < n; i++) {
         const double keep = params[i], eps = 1e-6;
         params[i] = keep + eps;
-        gd_batch_step_f64(&ctx, &net, &loss, NULL, 0.0, &data, NULL, B, &probe, work, work_len, &plus);
+        gd_batch_step_f64(&ctx, &net, &loss, NULL, 0.0, &data, NULL, B, &probe, work, work_len, &plus,
+                          NULL);
         params[i] = keep - eps;
-        gd_batch_step_f64(&ctx, &net, &loss, NULL, 0.0, &data, NULL, B, &probe, work, work_len, &minus);
+        gd_batch_step_f64(&ctx, &net, &loss, NULL, 0.0, &data, NULL, B, &probe, work, work_len, &minus,
+                          NULL);
         params[i] = keep;
         const double numeric = (plus - minus) / (2 * eps);
         const double err = fabs(numeric - grads[i]) / fmax(1e-8, fabs(numeric) + fabs(grads[i]));
@@ -109,7 +111,7 @@ static void test_threads_and_errors(void)
     float *velocity = malloc(n * sizeof(float)), *work = malloc(work_len * sizeof(float));
     gd_data_f32 data = {N, X, NULL, y, NULL};
     volatile int stop = 0;
-    double loss_sum = 0;
+    double loss_sum = 0, correct = 0;
 
     for (int i = 0; i < N * 40; i++)
         X[i] = (float)uniform(&seed);
@@ -126,7 +128,7 @@ static void test_threads_and_errors(void)
         loss_sum = 0;
         gd_status st = gd_train_batches_f32(&ctx, &net, &loss, &opt, NULL, &data, perm, BATCH, 0,
                                             (N + BATCH - 1) / BATCH, &state, work, work_len,
-                                            &stop, &loss_sum, &bad);
+                                            &stop, &loss_sum, &correct, &bad);
         CHECK(st == GD_OK && state.step == 3, "train_batches status %d step %lld", st,
               (long long)state.step);
         if (threads == 1)
@@ -138,23 +140,27 @@ static void test_threads_and_errors(void)
 
     const gd_ctx ctx = {ref_sgemm, ref_dgemm, 2};
     gd_state_f32 state = {params, grads, {velocity, NULL, NULL}, 1};
-    CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, NULL, &data, perm, BATCH, 0, 3, &state, work, work_len - 1, &stop, &loss_sum, &bad) == GD_ERR_WORKSPACE,
+    CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, NULL, &data, perm, BATCH, 0, 3, &state, work,
+                               work_len - 1, &stop, &loss_sum, &correct, &bad) == GD_ERR_WORKSPACE,
           "a short workspace must be refused");
-    CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, NULL, &data, perm, BATCH, 0, 4, &state, work, work_len, &stop, &loss_sum, &bad) == GD_ERR_ARG,
+    CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, NULL, &data, perm, BATCH, 0, 4, &state, work,
+                               work_len, &stop, &loss_sum, &correct, &bad) == GD_ERR_ARG,
           "a batch range past the data must be refused");
     y[5] = 4;
-    CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, NULL, &data, perm, BATCH, 0, 3, &state, work, work_len, &stop, &loss_sum, &bad) == GD_ERR_LABEL,
+    CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, NULL, &data, perm, BATCH, 0, 3, &state, work,
+                               work_len, &stop, &loss_sum, &correct, &bad) == GD_ERR_LABEL,
           "a class index out of range must be reported");
     y[5] = 1;
     memcpy(first, params, n * sizeof(float));
     X[perm[0] * 40] = INFINITY;
-    CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, NULL, &data, perm, BATCH, 0, 3, &state, work, work_len, &stop, &loss_sum, &bad) == GD_ERR_NONFINITE && bad == 0,
+    CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, NULL, &data, perm, BATCH, 0, 3, &state, work,
+                               work_len, &stop, &loss_sum, &correct, &bad) == GD_ERR_NONFINITE && bad == 0,
           "an infinite input must stop training at batch 0 (bad = %lld)", (long long)bad);
     CHECK(memcmp(first, params, n * sizeof(float)) == 0, "a non-finite batch must not update");
     X[perm[0] * 40] = 0.5f;
     stop = 1;
     CHECK(gd_train_batches_f32(&ctx, &net, &loss, &opt, NULL, &data, perm, BATCH, 1, 3, &state, work,
-                               work_len, &stop, &loss_sum, &bad) == GD_INTERRUPTED && bad == 1,
+                               work_len, &stop, &loss_sum, &correct, &bad) == GD_INTERRUPTED && bad == 1,
           "a raised stop flag must stop before the first batch (bad = %lld)", (long long)bad);
     CHECK(memcmp(first, params, n * sizeof(float)) == 0, "an interrupted call must not update");
     free(X), free(first), free(params), free(grads), free(velocity), free(work);

@@ -1,0 +1,192 @@
+"""Callbacks: user code that fit calls between epochs (or between batches, when asked).
+
+Training runs in C; fit hands control back to Python only at the points some callback needs:
+after every epoch, and after every batch only when a callback sets ``batch_frequency``.
+"""
+import math
+import numbers
+
+
+class Callback:
+    """Base class. fit sets ``self.model`` and calls, in order: ``on_train_begin(logs)``, then per
+    epoch ``on_epoch_begin(epoch, logs)``, ``on_batch_end(batch, logs)`` (only when
+    ``batch_frequency`` is an int: every that many batches), ``on_epoch_end(epoch, logs)``, and
+    finally ``on_train_end(logs)``. Setting ``self.model.stop_training = True`` ends training
+    after the current epoch.
+    """
+
+    #: None: no per-batch calls; n: on_batch_end after every n batches (costs a C→Python return)
+    batch_frequency = None
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_batch_end(self, batch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+def _monitor_mode(monitor, mode):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode == "auto":
+        mode = "max" if "acc" in monitor else "min"
+    return mode
+
+
+class EarlyStopping(Callback):
+    """Stop training when a monitored metric stops improving.
+
+    Parameters
+    ----------
+    monitor : str, default="val_loss"
+        A key of the epoch logs (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ...).
+    patience : int, default=0
+        Epochs without improvement to wait before stopping.
+    min_delta : float, default=0.0
+        An improvement must exceed this.
+    mode : {"auto", "min", "max"}, default="auto"
+        "auto": max for metrics whose name contains "acc", else min.
+    restore_best_weights : bool, default=False
+        At the end, put back the weights of the best epoch.
+
+    Attributes
+    ----------
+    best : float
+    best_epoch : int
+    stopped_epoch : int or None
+    """
+
+    def __init__(self, monitor="val_loss", *, patience=0, min_delta=0.0, mode="auto",
+                 restore_best_weights=False):
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a metric name, got {monitor!r}")
+        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
+            raise ValueError(f"patience must be an int >= 0, got {patience!r}")
+        if not isinstance(min_delta, numbers.Real) or not math.isfinite(min_delta) or min_delta < 0:
+            raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
+        self.monitor = monitor
+        self.patience = int(patience)
+        self.min_delta = float(min_delta)
+        self.mode = _monitor_mode(monitor, mode)
+        self.restore_best_weights = bool(restore_best_weights)
+
+    def on_train_begin(self, logs=None):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch = None
+        self.best_weights = None
+        self.wait = 0
+        self.stopped_epoch = None
+
+    def _improved(self, value):
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not logs or self.monitor not in logs:
+            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, but the epoch logs have "
+                             f"only {sorted(logs or {})}")
+        value = logs[self.monitor]
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (and optimizer state) after epochs, with gdcore.save's atomic write.
+
+    Parameters
+    ----------
+    path : str
+        File path; may hold ``{epoch}`` and log keys, e.g. ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"``.
+    monitor : str, default="val_loss"
+    save_best_only : bool, default=False
+        Save only when the monitored metric improves on the best so far.
+    mode : {"auto", "min", "max"}, default="auto"
+    save_optimizer : bool, default=True
+        Include the optimizer's state, so training can resume with the same bits.
+    """
+
+    def __init__(self, path, *, monitor="val_loss", save_best_only=False, mode="auto",
+                 save_optimizer=True):
+        self.path = str(path)
+        self.monitor = monitor
+        self.save_best_only = bool(save_best_only)
+        self.mode = _monitor_mode(monitor, mode)
+        self.save_optimizer = bool(save_optimizer)
+        self.saved = []
+
+    def on_train_begin(self, logs=None):
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.save_best_only:
+            if self.monitor not in logs:
+                raise ValueError(f"ModelCheckpoint monitors {self.monitor!r}, but the epoch logs "
+                                 f"have only {sorted(logs)}")
+            value = logs[self.monitor]
+            better = value < self.best if self.mode == "min" else value > self.best
+            if not better:
+                return
+            self.best = value
+        path = self.path.format(epoch=epoch, **logs)
+        optimizer = getattr(self.model, "_fit_optimizer", None) if self.save_optimizer else None
+        self.model.save(path, optimizer=optimizer)
+        self.saved.append(path)
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: ``on_epoch_end(epoch, logs)``, ``on_batch_end(batch,
+    logs)`` (called every ``batch_frequency`` batches, default 1, when given),
+    ``on_epoch_begin(epoch, logs)``, ``on_train_begin(logs)``, ``on_train_end(logs)``."""
+
+    def __init__(self, *, on_epoch_begin=None, on_epoch_end=None, on_batch_end=None,
+                 on_train_begin=None, on_train_end=None, batch_frequency=1):
+        for name, fn in (("on_epoch_begin", on_epoch_begin), ("on_epoch_end", on_epoch_end),
+                         ("on_batch_end", on_batch_end), ("on_train_begin", on_train_begin),
+                         ("on_train_end", on_train_end)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{name} must be callable, got {fn!r}")
+            if fn is not None:
+                setattr(self, name, fn)
+        if on_batch_end is not None:
+            if isinstance(batch_frequency, bool) or not isinstance(batch_frequency, numbers.Integral) \
+                    or batch_frequency < 1:
+                raise ValueError(f"batch_frequency must be a positive int, got {batch_frequency!r}")
+            self.batch_frequency = int(batch_frequency)
+
+
+def check(callbacks):
+    """The list of callbacks fit was given, checked."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        return [callbacks]
+    callbacks = list(callbacks)
+    for i, cb in enumerate(callbacks):
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks[{i}] must be a gdcore.callbacks.Callback, got {type(cb).__name__}")
+    return callbacks

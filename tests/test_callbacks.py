@@ -1,0 +1,146 @@
+"""Callbacks, validation_split, initial_epoch, training accuracy, progress output,
+check_gradients."""
+import io
+
+import numpy as np
+import pytest
+
+import gdcore as gd
+from gdcore.models import _Progress
+
+
+def blobs(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    X = rng.normal(size=(n, 4)) + 3.0 * np.eye(3, 4)[y]
+    return X, y
+
+
+def test_history_holds_training_accuracy_from_the_c_loop():
+    X, y = blobs()
+    model = gd.MLP([4, 16, 3], seed=0)
+    history = model.fit(X, y, optimizer=gd.optim.SGD(lr=0.1), epochs=5, batch_size=200,
+                        shuffle=False, verbose=0)
+    # full batch: the accuracy of epoch k is that of the weights before its single update
+    model2 = gd.MLP([4, 16, 3], seed=0)
+    for k in range(5):
+        expected = model2.evaluate(X, y, loss="cross_entropy")["accuracy"]
+        assert history.history["accuracy"][k] == pytest.approx(expected)
+        model2.train_step(X, y, optimizer=_SAME.setdefault("opt", gd.optim.SGD(lr=0.1)))
+    assert "accuracy" not in gd.MLP([4, 2], seed=0).fit(X, X[:, :2], loss="mse", epochs=1,
+                                                        verbose=0).history
+
+
+_SAME = {}
+
+
+def test_early_stopping_restores_the_best_weights():
+    X, y = blobs()
+    model = gd.MLP([4, 32, 3], seed=0)
+    seen = []
+    record = gd.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(
+        (logs["val_loss"], model.get_weights())))
+    stop = gd.callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+    history = model.fit(X, y, optimizer=gd.optim.SGD(lr=2.0), epochs=60, validation_split=0.25,
+                        callbacks=[record, stop], verbose=0)
+    assert stop.stopped_epoch is not None and len(history.epoch) < 60
+    assert len(history.epoch) == stop.stopped_epoch + 1
+    best = int(np.argmin([v for v, _ in seen]))
+    assert stop.best_epoch == best
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), seen[best][1]))
+
+
+def test_early_stopping_validation():
+    with pytest.raises(ValueError, match="patience"):
+        gd.callbacks.EarlyStopping(patience=-1)
+    with pytest.raises(ValueError, match="mode"):
+        gd.callbacks.EarlyStopping(mode="up")
+    X, y = blobs()
+    with pytest.raises(ValueError, match="val_loss"):
+        gd.MLP([4, 3]).fit(X, y, callbacks=[gd.callbacks.EarlyStopping()], verbose=0)
+    with pytest.raises(TypeError, match="callbacks"):
+        gd.MLP([4, 3]).fit(X, y, callbacks=[print], verbose=0)
+
+
+def test_batch_callbacks_see_every_nth_batch_and_results_do_not_change():
+    X, y = blobs()
+    batches = []
+    cb = gd.callbacks.LambdaCallback(on_batch_end=lambda b, logs: batches.append(b),
+                                     batch_frequency=3)
+    with_cb = gd.MLP([4, 8, 3], seed=1)
+    with_cb.fit(X, y, batch_size=20, epochs=2, seed=3, callbacks=[cb], verbose=0)
+    assert batches == [2, 5, 8, 9] * 2
+    plain = gd.MLP([4, 8, 3], seed=1)
+    plain.fit(X, y, batch_size=20, epochs=2, seed=3, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(with_cb.get_weights(), plain.get_weights()))
+
+
+def test_initial_epoch_resumes_with_the_same_bits():
+    X, y = blobs()
+    whole = gd.MLP([4, 8, 3], seed=2)
+    whole.fit(X, y, optimizer=gd.optim.Adam(lr=0.01), epochs=4, seed=7, batch_size=16, verbose=0)
+    parts = gd.MLP([4, 8, 3], seed=2)
+    opt = gd.optim.Adam(lr=0.01)
+    parts.fit(X, y, optimizer=opt, epochs=2, seed=7, batch_size=16, verbose=0)
+    history = parts.fit(X, y, optimizer=opt, epochs=4, initial_epoch=2, seed=7, batch_size=16,
+                        verbose=0)
+    assert history.epoch == [2, 3]
+    assert all(np.array_equal(a, b) for a, b in zip(whole.get_weights(), parts.get_weights()))
+    with pytest.raises(ValueError, match="initial_epoch"):
+        parts.fit(X, y, epochs=2, initial_epoch=2, verbose=0)
+
+
+def test_validation_split_holds_out_the_last_rows():
+    X, y = blobs(100)
+    a, b = gd.MLP([4, 5, 3], seed=0), gd.MLP([4, 5, 3], seed=0)
+    h1 = a.fit(X, y, validation_split=0.2, epochs=2, seed=1, verbose=0)
+    h2 = b.fit(X[:80], y[:80], validation_data=(X[80:], y[80:]), epochs=2, seed=1, verbose=0)
+    assert h1.history["val_loss"] == h2.history["val_loss"]
+    with pytest.raises(ValueError, match="validation_split"):
+        a.fit(X, y, validation_split=1.5, verbose=0)
+    with pytest.raises(ValueError, match="not both"):
+        a.fit(X, y, validation_split=0.1, validation_data=(X, y), verbose=0)
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_output_modes():
+    values = {"loss": 0.5, "accuracy": 0.75, "seconds": 0.01, "lr": 0.1}
+    quiet = io.StringIO()
+    p = _Progress(0, 3, 10, stream=quiet)
+    p.update(0, 5)
+    p.end_epoch(0, values)
+    assert quiet.getvalue() == ""
+    piped = io.StringIO()  # not a terminal: one line per epoch, no redraws
+    p = _Progress(1, 3, 10, stream=piped)
+    assert p.batches_per_update() == 10
+    p.update(0, 10)
+    p.end_epoch(0, values)
+    assert piped.getvalue().startswith("Epoch 1/3 - loss 0.5 - accuracy 0.75") and "\r" not in piped.getvalue()
+    term = FakeTerminal()  # a terminal: a live bar (tqdm when installed), metrics at the end
+    p = _Progress(1, 3, 400, stream=term)
+    assert p.batches_per_update() == 10
+    for done in range(10, 401, 10):
+        p.update(0, done)
+    p.end_epoch(0, values)
+    text = term.getvalue()
+    assert "400/400" in text and "loss 0.5" in text and "\r" in text
+
+
+def test_check_gradients_is_small_for_the_core_and_large_for_a_wrong_gradient(monkeypatch):
+    X, y = blobs(30)
+    model = gd.MLP([4, 6, 3], activation="tanh", seed=0)
+    assert gd.check_gradients(model, X, y, "cross_entropy", l2=0.01) < 1e-6
+    original = gd.Sequential.loss_and_grad
+
+    def wrong(self, *args, **kwargs):
+        value, grads = original(self, *args, **kwargs)
+        return value, [(2 * dW, db) for dW, db in grads]
+
+    monkeypatch.setattr(gd.Sequential, "loss_and_grad", wrong)
+    assert gd.check_gradients(model, X, y, "cross_entropy") > 0.1
+    with pytest.raises(TypeError, match="model"):
+        gd.check_gradients("model", X, y)
