@@ -5,6 +5,7 @@
 #include <omp.h>
 #endif
 #include "gd_real.h"
+#include "gd_dropout.h"
 #include "gd_act.h"
 #include "gd_dense.h"
 #include "gd_loss.h"
@@ -102,6 +103,7 @@ typedef struct {
     gd_real *Z[GD_MAX_LAYERS];   /* pre-activations, B × sizes[l+1] */
     gd_real *A[GD_MAX_LAYERS];   /* activations */
     gd_real *D[GD_MAX_LAYERS];   /* ∂loss/∂A, turned into ∂loss/∂Z in place */
+    gd_real *M[GD_MAX_LAYERS];   /* the output after dropout (A itself for a layer without) */
     gd_real *row_loss;           /* B */
     gd_real *row_correct;        /* B: 1 where the row is classified right */
     gd_real *tile_penalty;       /* one partial penalty per dW tile, summed in tile order */
@@ -112,6 +114,12 @@ typedef struct {
 static tiling weight_tiling(const gd_net *net, int64_t l)
 {
     return make_tiling(net->sizes[l], net->sizes[l + 1], GD_ROW_TILE);
+}
+
+/* Dropout rate of layer l's output (0 without). */
+static double dropout_rate(const gd_net *net, int64_t l)
+{
+    return net->dropout != NULL ? net->dropout[l] : 0.0;
 }
 
 static void carve_scratch(const gd_net *net, int64_t B, gd_real *work, train_scratch *s)
@@ -126,6 +134,11 @@ static void carve_scratch(const gd_net *net, int64_t B, gd_real *work, train_scr
         s->A[l] = p + size;
         s->D[l] = p + 2 * size;
         p += 3 * size;
+        s->M[l] = s->A[l];
+        if (dropout_rate(net, l) > 0) {
+            s->M[l] = p;
+            p += size;
+        }
         tiles += weight_tiling(net, l).count;
     }
     s->row_loss = p;
@@ -206,8 +219,9 @@ gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *pa
 
 gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
                             const gd_optim *opt, double lr, const GD(gd_data) *data,
-                            const int64_t *rows, int64_t B, GD(gd_state) *state, gd_real *work,
-                            int64_t work_len, double *loss_out, double *correct_out)
+                            const int64_t *rows, int64_t B, uint64_t dropout_key,
+                            GD(gd_state) *state, gd_real *work, int64_t work_len,
+                            double *loss_out, double *correct_out)
 {
     const int64_t L = net->n_layers, n_in0 = net->sizes[0], n_out_last = net->sizes[L];
     const gd_real slope = (gd_real)net->negative_slope;
@@ -220,6 +234,8 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
     int n_threads;
     gd_status status = GD_OK;
     double batch_loss = 0, batch_correct = 0, weight_total = (double)B;
+    /* dropout only while training: loss_and_grad (no optimizer) sees the whole network */
+    const int dropping = opt != NULL && net->dropout != NULL;
 
     if (L < 1 || L > GD_MAX_LAYERS || B < 1)
         return GD_ERR_ARG;
@@ -230,6 +246,9 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
     if (work_len < GD(gd_train_workspace_len)(net, B))
         return GD_ERR_WORKSPACE;
     carve_scratch(net, B, work, &s);
+    if (!dropping) /* the whole network: every layer feeds its A forward */
+        for (l = 0; l < L; l++)
+            s.M[l] = s.A[l];
     param_views(net, state->params, W, b);
     param_views(net, state->grads, dW, db);
     n_params = gd_n_params(net);
@@ -278,14 +297,24 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
         /* Forward, layer by layer: tiles of Z_k = A_{k-1}·W_k + b_k, with the activation. */
         for (k = 0; k < L; k++) {
             const int64_t n_in = net->sizes[k], n_out = net->sizes[k + 1];
-            const gd_real *in = k == 0 ? X0 : s.A[k - 1];
+            const gd_real *in = k == 0 ? X0 : s.M[k - 1];
+            const double rate = dropping ? dropout_rate(net, k) : 0.0;
 #pragma omp for schedule(dynamic, 1)
             for (task = 0; task < fwd[k].count; task++) {
-                int64_t r0, r1, c0, c1;
+                int64_t r0, r1, c0, c1, r, c;
                 tile_bounds(&fwd[k], task, &r0, &r1, &c0, &c1);
                 GD(gd_dense_forward)(ctx, r1 - r0, n_in, c1 - c0, in + r0 * n_in, n_in, W[k] + c0,
                                      n_out, b[k] + c0, (gd_act)net->acts[k], slope,
                                      s.Z[k] + r0 * n_out + c0, s.A[k] + r0 * n_out + c0, n_out);
+                if (rate > 0) { /* M = A ⊙ mask/(1 − rate); A stays whole for act' */
+                    const gd_real scale = (gd_real)(1.0 / (1.0 - rate));
+                    for (r = r0; r < r1; r++) {
+                        const uint64_t row_key = gd_dropout_row_key(dropout_key, k, r);
+                        for (c = c0; c < c1; c++)
+                            s.M[k][r * n_out + c] = gd_dropout_keep(row_key, c, rate)
+                                                        ? s.A[k][r * n_out + c] * scale : (gd_real)0;
+                    }
+                }
             }
         }
 
@@ -315,7 +344,10 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
         for (k = L - 1; k >= 0 && status == GD_OK; k--) {
             const int64_t n_in = net->sizes[k], n_out = net->sizes[k + 1];
             const int64_t weight_tasks = wgt[k].count, input_tasks = k > 0 ? inp[k].count : 0;
-            const gd_real *Xk = k == 0 ? X0 : s.A[k - 1];
+            const gd_real *Xk = k == 0 ? X0 : s.M[k - 1];
+            const double rate_in = k > 0 && dropping ? dropout_rate(net, k - 1) : 0.0;
+            const double l1 = loss->l1 + (net->l1 != NULL ? net->l1[k] : 0.0);
+            const double l2 = loss->l2 + (net->l2 != NULL ? net->l2[k] : 0.0);
 #pragma omp for schedule(dynamic, 1)
             for (task = 0; task < weight_tasks + input_tasks; task++) {
                 int64_t r0, r1, c0, c1;
@@ -328,7 +360,7 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
                                                   c1, dW[k], db[k]);
                     for (i = r0; i < r1; i++) {
                         gd_real *dw = dW[k] + i * n_out + c0;
-                        penalty += GD(gd_penalty)(loss->l1, loss->l2, c1 - c0, W[k] + i * n_out + c0, dw);
+                        penalty += GD(gd_penalty)(l1, l2, c1 - c0, W[k] + i * n_out + c0, dw);
                         nonfinite |= any_nonfinite(c1 - c0, dw);
                     }
                     if (r0 == 0)
@@ -344,6 +376,16 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
                                                 (gd_act)net->acts[k - 1], slope,
                                                 s.Z[k - 1] + r0 * n_in + c0, s.A[k - 1] + r0 * n_in + c0,
                                                 n_in, s.D[k - 1] + r0 * n_in + c0, n_in);
+                    if (rate_in > 0) { /* the dropped activations pass no gradient back */
+                        const gd_real scale = (gd_real)(1.0 / (1.0 - rate_in));
+                        int64_t r, c;
+                        for (r = r0; r < r1; r++) {
+                            const uint64_t row_key = gd_dropout_row_key(dropout_key, k - 1, r);
+                            gd_real *d = s.D[k - 1] + r * n_in;
+                            for (c = c0; c < c1; c++)
+                                d[c] = gd_dropout_keep(row_key, c, rate_in) ? d[c] * scale : (gd_real)0;
+                        }
+                    }
                 }
             }
         }
@@ -404,7 +446,8 @@ gd_status GD(gd_train_batches)(const gd_ctx *ctx, const gd_net *net, const gd_lo
             return GD_INTERRUPTED;
         }
         st = GD(gd_batch_step)(ctx, net, loss, opt, lrs != NULL ? lrs[k] : opt->lr, data, perm + r0,
-                               B, state, work, work_len, &batch_loss, &batch_correct);
+                               B, gd_dropout_batch_key(data->dropout_seed, k), state, work,
+                               work_len, &batch_loss, &batch_correct);
         if (st != GD_OK) {
             *bad_batch = k;
             return st;

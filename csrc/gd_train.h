@@ -13,6 +13,7 @@ typedef struct {
     const gd_real *y_real;      /* n × sizes[L], real targets (NULL for class-index losses) */
     const int64_t *y_index;     /* n class indices (NULL for real-target losses) */
     const gd_real *weights;     /* n sample weights >= 0 (NULL: all 1) */
+    uint64_t dropout_seed;      /* key of this epoch's dropout masks (gd_dropout.h) */
 } GD(gd_data);
 
 typedef struct {
@@ -34,17 +35,19 @@ gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *pa
 
 /* Loss and gradient (into state->grads) of one batch: the rows rows[0..B) of data (rows == NULL:
  * rows 0..B). When opt != NULL, then one optimizer step with learning rate lr on state (and
- * state->step += 1). *loss_out = batch loss including penalties; *correct_out (may be NULL)
+ * state->step += 1), with the network's dropout masks drawn from dropout_key (gd_dropout.h). *loss_out = batch loss including penalties; *correct_out (may be NULL)
  * = the number of rows classified right (see gd_loss_rows). A non-finite loss or gradient
  * returns GD_ERR_NONFINITE before any parameter changes. */
 gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
                             const gd_optim *opt, double lr, const GD(gd_data) *data,
-                            const int64_t *rows, int64_t B, GD(gd_state) *state, gd_real *work,
-                            int64_t work_len, double *loss_out, double *correct_out);
+                            const int64_t *rows, int64_t B, uint64_t dropout_key,
+                            GD(gd_state) *state, gd_real *work, int64_t work_len,
+                            double *loss_out, double *correct_out);
 
 /* Batches [first_batch, end_batch) of an epoch over the permutation perm (n entries): batch k is
  * rows perm[k·batch_size .. min(n, (k+1)·batch_size)), the last one may be smaller, and its
- * learning rate is lrs[k] (lrs == NULL: opt->lr). Adds Σ batch_loss·batch_rows to *loss_sum
+ * learning rate is lrs[k] (lrs == NULL: opt->lr) and its dropout key
+ * gd_dropout_batch_key(data->dropout_seed, k). Adds Σ batch_loss·batch_rows to *loss_sum
  * and the rows classified right to *correct_sum.
  * Before each batch *stop is read: when non-zero, returns GD_INTERRUPTED with *bad_batch the
  * first batch not run (a signal handler sets it; the model is then at a batch boundary). On

@@ -58,6 +58,10 @@ typedef struct {
     const int64_t *sizes;   /* n_layers + 1 entries */
     const int32_t *acts;    /* n_layers gd_act values */
     double negative_slope;  /* of leaky_relu */
+    const double *l1;       /* per-layer weight penalties added to gd_loss's (NULL: none) */
+    const double *l2;
+    const double *dropout;  /* per-layer rate of inverted dropout on the layer's output while
+                               training with an optimizer (NULL: none; the last layer's is 0) */
 } gd_net;
 
 typedef struct {

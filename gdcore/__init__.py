@@ -6,11 +6,11 @@ mini-batch epoch, split across cores with OpenMP) under a thin Python API.
 from . import callbacks, datasets, losses, optim, schedules
 from ._config import show_config
 from .gradcheck import check_gradients
-from .layers import Dense
+from .layers import Dense, Dropout
 from .models import MLP, DivergenceError, History, Sequential, epoch_permutation
 
 __version__ = "0.1.0"
 
-__all__ = ["Dense", "Sequential", "MLP", "History", "DivergenceError", "epoch_permutation",
+__all__ = ["Dense", "Dropout", "Sequential", "MLP", "History", "DivergenceError", "epoch_permutation",
            "losses", "optim", "schedules", "callbacks", "datasets", "show_config",
            "check_gradients", "__version__"]

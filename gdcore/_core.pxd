@@ -1,5 +1,10 @@
 # Declarations of the C core (csrc/gdcore.h) for the Cython boundary.
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
+
+cdef extern from "gd_dropout.h" nogil:
+    uint64_t gd_dropout_batch_key(uint64_t epoch_key, int64_t batch)
+    uint64_t gd_dropout_row_key(uint64_t batch_key, int64_t layer, int64_t row)
+    int gd_dropout_keep(uint64_t row_key, int64_t col, double rate)
 
 cdef extern from "gdcore.h" nogil:
     ctypedef enum gd_status:
@@ -25,6 +30,9 @@ cdef extern from "gdcore.h" nogil:
         const int64_t *sizes
         const int32_t *acts
         double negative_slope
+        const double *l1
+        const double *l2
+        const double *dropout
 
     ctypedef struct gd_loss:
         int32_t kind
@@ -52,6 +60,7 @@ cdef extern from "gdcore.h" nogil:
         const float *y_real
         const int64_t *y_index
         const float *weights
+        uint64_t dropout_seed
 
     ctypedef struct gd_data_f64:
         int64_t n
@@ -59,6 +68,7 @@ cdef extern from "gdcore.h" nogil:
         const double *y_real
         const int64_t *y_index
         const double *weights
+        uint64_t dropout_seed
 
     ctypedef struct gd_state_f32:
         float *params
@@ -132,11 +142,13 @@ cdef extern from "gdcore.h" nogil:
                              const double *X, double *out, double *work, int64_t work_len)
     gd_status gd_batch_step_f32(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
                                 const gd_optim *opt, double lr, const gd_data_f32 *data,
-                                const int64_t *rows, int64_t B, gd_state_f32 *state, float *work,
+                                const int64_t *rows, int64_t B, uint64_t dropout_key,
+                                gd_state_f32 *state, float *work,
                                 int64_t work_len, double *loss_out, double *correct_out)
     gd_status gd_batch_step_f64(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
                                 const gd_optim *opt, double lr, const gd_data_f64 *data,
-                                const int64_t *rows, int64_t B, gd_state_f64 *state, double *work,
+                                const int64_t *rows, int64_t B, uint64_t dropout_key,
+                                gd_state_f64 *state, double *work,
                                 int64_t work_len, double *loss_out, double *correct_out)
     gd_status gd_train_batches_f32(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
                                    const gd_optim *opt, const double *lrs, const gd_data_f32 *data,

@@ -7,7 +7,7 @@ the GIL for the whole call. They return the C status code; gdcore._errors turns 
 exception. GEMM comes from SciPy's BLAS (scipy.linalg.cython_blas), handed to C as a pointer.
 """
 from libc.signal cimport signal as c_signal, sighandler_t, SIGINT
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 ctypedef fused real:
@@ -127,24 +127,39 @@ def max_threads():
 
 
 cdef class Network:
-    """Layer sizes and activations of an MLP, as the C core sees them (a gd_net)."""
+    """Layer sizes, activations, per-layer penalties and dropout rates of an MLP, as the C core
+    sees them (a gd_net)."""
     cdef gd_net net
     cdef readonly object sizes
     cdef readonly object acts
     cdef int64_t[::1] _sizes
     cdef int32_t[::1] _acts
+    cdef double[::1] _l1
+    cdef double[::1] _l2
+    cdef double[::1] _dropout
 
-    def __cinit__(self, int64_t[::1] sizes not None, int32_t[::1] acts not None, double negative_slope):
-        if acts.shape[0] < 1 or sizes.shape[0] != acts.shape[0] + 1:
+    def __cinit__(self, int64_t[::1] sizes not None, int32_t[::1] acts not None, double negative_slope,
+                  double[::1] l1=None, double[::1] l2=None, double[::1] dropout=None):
+        cdef Py_ssize_t n_layers = acts.shape[0]
+        if n_layers < 1 or sizes.shape[0] != n_layers + 1:
             raise ValueError("need n_layers >= 1 activations and n_layers + 1 sizes")
+        for name, values in (("l1", l1), ("l2", l2), ("dropout", dropout)):
+            if values is not None and values.shape[0] != n_layers:
+                raise ValueError(f"{name} needs one value per layer")
         self._sizes = sizes
         self._acts = acts
+        self._l1 = l1
+        self._l2 = l2
+        self._dropout = dropout
         self.sizes = sizes.base if sizes.base is not None else sizes
         self.acts = acts.base if acts.base is not None else acts
-        self.net.n_layers = acts.shape[0]
+        self.net.n_layers = n_layers
         self.net.sizes = &self._sizes[0]
         self.net.acts = &self._acts[0]
         self.net.negative_slope = negative_slope
+        self.net.l1 = &self._l1[0] if l1 is not None else NULL
+        self.net.l2 = &self._l2[0] if l2 is not None else NULL
+        self.net.dropout = &self._dropout[0] if dropout is not None else NULL
 
     @property
     def n_params(self):
@@ -297,6 +312,21 @@ def optim_update(opt, double lr, int64_t step, real[::1] grad not None, real[::1
             gd_optim_update_f64(&spec, lr, step, param.shape[0], &grad[0], &param[0], slots)
 
 
+def dropout_keep_mask(uint64_t epoch_key, int64_t batch, int64_t layer, int64_t n_rows,
+                      int64_t n_cols, double rate):
+    """The keep mask (1 = kept) the C core draws for layer `layer` of batch `batch`: for tests."""
+    import numpy as np
+    mask = np.empty((n_rows, n_cols), dtype=np.uint8)
+    cdef unsigned char[:, ::1] out = mask
+    cdef uint64_t key = gd_dropout_batch_key(epoch_key, batch), row_key
+    cdef int64_t r, c
+    for r in range(n_rows):
+        row_key = gd_dropout_row_key(key, layer, r)
+        for c in range(n_cols):
+            out[r, c] = gd_dropout_keep(row_key, c, rate)
+    return mask.astype(bool)
+
+
 # ---------------------------------------------------------------------------------------------
 # Whole-network calls.
 
@@ -324,14 +354,15 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
           real[::1] grads not None, slots, int64_t step, real[:, ::1] X not None,
           real[:, ::1] y_real, int64_t[::1] y_index, real[::1] weights, int64_t[::1] perm,
           int64_t batch_size, int64_t first_batch, int64_t end_batch, real[::1] work not None,
-          bint interruptible=False):
+          bint interruptible=False, uint64_t dropout_seed=0):
     """Run batches [first_batch, end_batch) of an epoch over perm with the GIL released.
 
     loss = (kind, delta, l1, l2); opt = gdcore.optim's spec tuple, or None for no update (then
     perm must be None and the one batch is all of X: loss_and_grad); lrs = the learning rate of
     every batch of the epoch (None: the optimizer's lr); slots = its three state buffers (None
     where unused). With perm None, one batch of all of X. interruptible: catch SIGINT (main
-    thread only) and stop between batches. Returns (status, loss_sum, correct, step, bad_batch):
+    thread only) and stop between batches. dropout_seed: key of the epoch's dropout masks (with
+    perm None, of the one batch). Returns (status, loss_sum, correct, step, bad_batch):
     loss_sum = Σ batch_loss·batch_rows, correct = rows classified right; on GD_INTERRUPTED
     bad_batch is the first batch not run.
     """
@@ -368,6 +399,7 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
         data32.y_real = &y_real[0, 0] if y_real is not None else NULL
         data32.y_index = &y_index[0] if y_index is not None else NULL
         data32.weights = &weights[0] if weights is not None else NULL
+        data32.dropout_seed = dropout_seed
         state32.params = &params[0]
         state32.grads = &grads[0]
         state32.step = step
@@ -380,6 +412,7 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
         data64.y_real = &y_real[0, 0] if y_real is not None else NULL
         data64.y_index = &y_index[0] if y_index is not None else NULL
         data64.weights = &weights[0] if weights is not None else NULL
+        data64.dropout_seed = dropout_seed
         state64.params = &params[0]
         state64.grads = &grads[0]
         state64.step = step
@@ -395,11 +428,11 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
         if perm_ptr == NULL:
             if real is float:
                 status = gd_batch_step_f32(&ctx, &network.net, &loss_spec, opt_ptr, lr, &data32, NULL,
-                                           data32.n, &state32, &work[0], work.shape[0], &batch_loss,
+                                           data32.n, dropout_seed, &state32, &work[0], work.shape[0], &batch_loss,
                                            &correct)
             else:
                 status = gd_batch_step_f64(&ctx, &network.net, &loss_spec, opt_ptr, lr, &data64, NULL,
-                                           data64.n, &state64, &work[0], work.shape[0], &batch_loss,
+                                           data64.n, dropout_seed, &state64, &work[0], work.shape[0], &batch_loss,
                                            &correct)
             loss_sum = batch_loss * X.shape[0]
         else:

@@ -5,6 +5,8 @@ import numpy as np
 ACTIVATIONS = {"identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5}
 #: Slope of leaky_relu for negative inputs (torch's default).
 NEGATIVE_SLOPE = 0.01
+#: Weight initializers a Dense layer accepts.
+INITIALIZERS = ("auto", "he_uniform", "he_normal", "glorot_uniform", "glorot_normal", "zeros")
 _ACTIVATION_ALIASES = {"linear": "identity", "none": "identity"}
 
 
@@ -39,10 +41,13 @@ class Dense:
         One of identity, relu, leaky_relu (slope 0.01 below zero), sigmoid, tanh, gelu (exact
         erf form, as torch). The softmax of a classifier is not an activation: it belongs to the
         cross-entropy loss, which takes the logits.
-    init : {"auto", "he_uniform", "glorot_uniform"}, default="auto"
-        Weight initialization; "auto" is He (Kaiming) uniform, ``U(±sqrt(6 / n_in))``, for the
-        relu family and gelu, and Glorot uniform, ``U(±sqrt(6 / (n_in + n_out)))``, otherwise.
-        Biases start at zero.
+    init : str, default="auto"
+        Weight initialization, drawn from the model's seeded generator:
+        ``he_uniform`` U(±√(6/n_in)), ``he_normal`` N(0, 2/n_in), ``glorot_uniform``
+        U(±√(6/(n_in + n_out))), ``glorot_normal`` N(0, 2/(n_in + n_out)), ``zeros``; "auto" is
+        he_uniform for the relu family and gelu, glorot_uniform otherwise. Biases start at zero.
+    l1, l2 : float, default=0.0
+        This layer's weight penalty ``l1·Σ|W| + ½·l2·ΣW²``, added to fit's global l1/l2.
 
     Attributes
     ----------
@@ -52,13 +57,18 @@ class Dense:
         Biases, a view into the same buffer.
     """
 
-    def __init__(self, n_in, n_out, activation="identity", *, init="auto"):
+    def __init__(self, n_in, n_out, activation="identity", *, init="auto", l1=0.0, l2=0.0):
         self.n_in = _check_size(n_in, "n_in")
         self.n_out = _check_size(n_out, "n_out")
         self.activation = check_activation(activation)
-        if init not in ("auto", "he_uniform", "glorot_uniform"):
-            raise ValueError(f"init must be 'auto', 'he_uniform' or 'glorot_uniform', got {init!r}")
+        if init not in INITIALIZERS:
+            raise ValueError(f"init must be one of {list(INITIALIZERS)}, got {init!r}")
         self.init = init
+        for name, value in (("l1", l1), ("l2", l2)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
+                    or not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        self.l1, self.l2 = float(l1), float(l2)
         self.W = None
         self.b = None
 
@@ -70,9 +80,38 @@ class Dense:
         init = self.init
         if init == "auto":
             init = "he_uniform" if self.activation in ("relu", "leaky_relu", "gelu") else "glorot_uniform"
-        fan = self.n_in if init == "he_uniform" else self.n_in + self.n_out
-        bound = np.sqrt(6.0 / fan)
-        return rng.uniform(-bound, bound, size=(self.n_in, self.n_out)).astype(dtype)
+        shape = (self.n_in, self.n_out)
+        if init == "zeros":
+            return np.zeros(shape, dtype=dtype)
+        fan = self.n_in if init.startswith("he") else self.n_in + self.n_out
+        if init.endswith("uniform"):
+            bound = np.sqrt(6.0 / fan)
+            return rng.uniform(-bound, bound, size=shape).astype(dtype)
+        return rng.normal(0.0, np.sqrt(2.0 / fan), size=shape).astype(dtype)
 
     def __repr__(self):
         return f"Dense({self.n_in}, {self.n_out}, activation={self.activation!r})"
+
+
+class Dropout:
+    """Inverted dropout on the output of the Dense layer before it, while training.
+
+    During fit and train_step each activation is zeroed with probability ``rate`` and the others
+    scaled by ``1 / (1 − rate)``; predict, evaluate and loss_and_grad use the whole network. The
+    masks come from a hash of (seed, epoch, batch, layer, row, column) in the C core: the same
+    seed gives the same masks, and so the same bits, for any thread count.
+
+    Parameters
+    ----------
+    rate : float
+        Probability of dropping an activation, in [0, 1).
+    """
+
+    def __init__(self, rate):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) \
+                or not 0 <= rate < 1:
+            raise ValueError(f"rate must be a number in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+
+    def __repr__(self):
+        return f"Dropout({self.rate})"

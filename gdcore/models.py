@@ -11,7 +11,7 @@ from . import _core, losses, optim, schedules
 from . import callbacks as callbacks_module
 from ._threads import blas_single_thread, resolve_n_threads
 from ._validation import (check_non_negative_number, check_positive_int, check_X, check_y)
-from .layers import NEGATIVE_SLOPE, ACTIVATIONS, Dense
+from .layers import NEGATIVE_SLOPE, ACTIVATIONS, Dense, Dropout
 
 _MAX_LAYERS = 64  # csrc/gd_train.c GD_MAX_LAYERS
 _PREDICT_CHUNK_ROWS = 128  # csrc/gd_train.c GD_PREDICT_ROWS: one chunk runs without threads
@@ -42,6 +42,11 @@ def _sigmoid(z):
     e = np.exp(-np.abs(z))
     np.divide(np.where(z >= 0, 1.0, e), 1.0 + e, out=z)
     return z
+
+
+def _dropout_key(seed, epoch):
+    """Key of the dropout masks of epoch ``epoch`` of a fit with ``seed`` (a 64-bit hash)."""
+    return int(np.random.SeedSequence([seed, epoch, 0x44524F50]).generate_state(1, np.uint64)[0])
 
 
 def epoch_permutation(n_samples, seed, epoch):
@@ -154,20 +159,26 @@ class Sequential:
     """
 
     def __init__(self, layers, *, dtype="float32", seed=0):
-        layers = list(layers) if not isinstance(layers, Dense) else [layers]
-        if not layers:
-            raise ValueError("layers must hold at least one Dense layer")
-        if len(layers) > _MAX_LAYERS:
-            raise ValueError(f"layers: at most {_MAX_LAYERS} layers are supported, got {len(layers)}")
+        layers = list(layers) if not isinstance(layers, (Dense, Dropout)) else [layers]
         for i, layer in enumerate(layers):
-            if not isinstance(layer, Dense):
-                raise TypeError(f"layers[{i}] must be a gdcore.Dense, got {type(layer).__name__}")
-            if layer.W is not None:
+            if not isinstance(layer, (Dense, Dropout)):
+                raise TypeError(f"layers[{i}] must be a gdcore.Dense or gdcore.Dropout, "
+                                f"got {type(layer).__name__}")
+            if isinstance(layer, Dense) and layer.W is not None:
                 raise ValueError(f"layers[{i}] already belongs to a model; create a new Dense")
-        for i in range(len(layers) - 1):
-            if layers[i].n_out != layers[i + 1].n_in:
-                raise ValueError(f"layers[{i}] has {layers[i].n_out} outputs but layers[{i + 1}] "
-                                 f"expects {layers[i + 1].n_in} inputs")
+            if isinstance(layer, Dropout) and (i == 0 or i == len(layers) - 1
+                                               or not isinstance(layers[i - 1], Dense)):
+                raise ValueError(f"layers[{i}]: a Dropout must sit between two Dense layers")
+        dense = [layer for layer in layers if isinstance(layer, Dense)]
+        if not dense:
+            raise ValueError("layers must hold at least one Dense layer")
+        if len(dense) > _MAX_LAYERS:
+            raise ValueError(f"layers: at most {_MAX_LAYERS} Dense layers are supported, got {len(dense)}")
+        positions = [i for i, layer in enumerate(layers) if isinstance(layer, Dense)]
+        for i, j in zip(positions, positions[1:]):
+            if layers[i].n_out != layers[j].n_in:
+                raise ValueError(f"layers[{i}] has {layers[i].n_out} outputs but layers[{j}] "
+                                 f"expects {layers[j].n_in} inputs")
         try:  # np.dtype(None) is float64: refuse None explicitly
             dtype = np.dtype(dtype) if dtype is not None else None
         except TypeError:
@@ -177,17 +188,24 @@ class Sequential:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         self.layers = layers
+        self._dense = dense
         self.dtype = dtype
         self.seed = int(seed)
         self._rng = np.random.default_rng(self.seed)
-        sizes = np.array([layers[0].n_in] + [layer.n_out for layer in layers], dtype=np.int64)
-        acts = np.array([ACTIVATIONS[layer.activation] for layer in layers], dtype=np.int32)
-        self._network = _core.Network(sizes, acts, NEGATIVE_SLOPE)
+        sizes = np.array([dense[0].n_in] + [layer.n_out for layer in dense], dtype=np.int64)
+        acts = np.array([ACTIVATIONS[layer.activation] for layer in dense], dtype=np.int32)
+        rates = np.zeros(len(dense))
+        for i, layer in enumerate(layers):
+            if isinstance(layer, Dropout):
+                rates[dense.index(layers[i - 1])] = layer.rate
+        self._network = _core.Network(
+            sizes, acts, NEGATIVE_SLOPE, np.array([layer.l1 for layer in dense]),
+            np.array([layer.l2 for layer in dense]), rates if rates.any() else None)
         self._params = np.zeros(self._network.n_params, dtype=self.dtype)
         self._grads = np.zeros_like(self._params)
         self._grad_views = []
         offset = 0
-        for layer in layers:
+        for layer in dense:
             n_w = layer.n_in * layer.n_out
             layer.W = self._params[offset:offset + n_w].reshape(layer.n_in, layer.n_out)
             layer.b = self._params[offset + n_w:offset + n_w + layer.n_out]
@@ -206,11 +224,11 @@ class Sequential:
     # ------------------------------------------------------------------ structure
     @property
     def n_inputs(self):
-        return self.layers[0].n_in
+        return self._dense[0].n_in
 
     @property
     def n_outputs(self):
-        return self.layers[-1].n_out
+        return self._dense[-1].n_out
 
     @property
     def n_params(self):
@@ -221,8 +239,10 @@ class Sequential:
         """The model's structure as plain JSON-able data: ``Sequential.from_config(config)``
         rebuilds it (with fresh weights; see gdcore.save/gdcore.load for the parameters)."""
         return {"class": type(self).__name__, "dtype": self.dtype.name, "seed": self.seed,
-                "layers": [{"n_in": layer.n_in, "n_out": layer.n_out,
-                            "activation": layer.activation, "init": layer.init}
+                "layers": [{"type": "dense", "n_in": layer.n_in, "n_out": layer.n_out,
+                            "activation": layer.activation, "init": layer.init,
+                            "l1": layer.l1, "l2": layer.l2} if isinstance(layer, Dense)
+                           else {"type": "dropout", "rate": layer.rate}
                            for layer in self.layers]}
 
     @classmethod
@@ -231,9 +251,11 @@ class Sequential:
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise ValueError("config must be a dict with a 'layers' list")
         try:
-            layers = [Dense(spec["n_in"], spec["n_out"], activation=spec["activation"],
-                            init=spec.get("init", "auto")) for spec in config["layers"]]
-        except (KeyError, TypeError) as exc:
+            layers = [Dropout(spec["rate"]) if spec.get("type") == "dropout" else
+                      Dense(spec["n_in"], spec["n_out"], activation=spec["activation"],
+                            init=spec.get("init", "auto"), l1=spec.get("l1", 0.0),
+                            l2=spec.get("l2", 0.0)) for spec in config["layers"]]
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"config has a malformed layer: {exc!r}") from None
         return Sequential(layers, dtype=config.get("dtype", "float32"), seed=config.get("seed", 0))
 
@@ -255,13 +277,13 @@ class Sequential:
 
     def get_weights(self):
         """Return copies of the parameters: ``[W_0, b_0, W_1, b_1, ...]``."""
-        return [array.copy() for layer in self.layers for array in (layer.W, layer.b)]
+        return [array.copy() for layer in self._dense for array in (layer.W, layer.b)]
 
     def set_weights(self, weights):
         """Copy ``[W_0, b_0, W_1, b_1, ...]`` into the model. Everything is checked before anything
         is written, so a bad list leaves the model unchanged."""
         weights = list(weights)
-        expected = [array for layer in self.layers for array in (layer.W, layer.b)]
+        expected = [array for layer in self._dense for array in (layer.W, layer.b)]
         if len(weights) != len(expected):
             raise ValueError(f"weights must hold {len(expected)} arrays [W_0, b_0, ...], got {len(weights)}")
         converted = []
@@ -297,9 +319,9 @@ class Sequential:
         y = check_y(y, loss, n_samples, self.n_outputs, self.dtype, name)
         return (None, y) if loss.targets == "index" else (y, None)
 
-    def _run_epoch(self, epoch, n_threads, loss_spec, opt_spec, lrs, state, slots, X, y_real, y_index,
-                   weights, perm, batch_size, n_batches, work, interruptible, on_divergence,
-                   progress, callbacks):
+    def _run_epoch(self, epoch, seed, n_threads, loss_spec, opt_spec, lrs, state, slots, X, y_real,
+                   y_index, weights, perm, batch_size, n_batches, work, interruptible,
+                   on_divergence, progress, callbacks):
         """One epoch in C: in one call, or in slices of batches when the progress bar or a
         callback asks to see batches. Returns (Σ batch_loss·rows, rows classified right, rows
         trained on, batches skipped, (epoch, batch) or None when training must stop)."""
@@ -312,7 +334,7 @@ class Sequential:
             status, part, part_correct, state["step"], bad_batch = _core.train(
                 self._network, n_threads, loss_spec, opt_spec, lrs, self._params, self._grads,
                 slots, state["step"], X, y_real, y_index, weights, perm, batch_size, first, end,
-                work, interruptible)
+                work, interruptible, _dropout_key(seed, epoch))
             loss_sum += part
             correct += part_correct
             if status == _core.INTERRUPTED:
@@ -545,7 +567,7 @@ class Sequential:
             status, loss_sum, _, state["step"], _ = _core.train(
                 self._network, n_threads, loss.spec(l1, l2), opt.spec(), None, self._params,
                 self._grads, opt.slots(self), state["step"], X, y_real, y_index, weights, None,
-                X.shape[0], 0, 1, work)
+                X.shape[0], 0, 1, work, False, int(self._rng.integers(2**63)))
             _raise_for_status(status, "train_step")
         return loss_sum / X.shape[0]
 
@@ -706,7 +728,7 @@ class Sequential:
                     callback.on_epoch_begin(epoch, {"lr": float(lrs[0])})
                 start = time.perf_counter()
                 loss_sum, correct, rows_used, skipped, diverged = self._run_epoch(
-                    epoch, n_threads, loss_spec, opt_spec, lrs, state, slots, X, y_real, y_index,
+                    epoch, seed, n_threads, loss_spec, opt_spec, lrs, state, slots, X, y_real, y_index,
                     weights, perm, batch_size, n_batches, work, interruptible, on_divergence,
                     progress, callbacks)
                 if diverged:

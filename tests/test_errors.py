@@ -266,7 +266,7 @@ def test_bad_layers():
         with pytest.raises(ValueError, match=r"^n_out must be a positive int"):
             gd.Dense(3, bad)
     with pytest.raises(ValueError, match=r"^init must be"):
-        gd.Dense(3, 3, init="zeros")
+        gd.Dense(3, 3, init="ones")
     with pytest.raises(ValueError, match=r"^sizes must list at least"):
         gd.MLP([3])
 

@@ -73,15 +73,15 @@ static void test_gradient_double(void)
         y[i] = i % 3;
     for (int64_t i = 0; i < n; i++)
         params[i] = 0.5 * uniform(&seed);
-    CHECK(gd_batch_step_f64(&ctx, &net, &loss, NULL, 0.0, &data, NULL, B, &state, work, work_len,
+    CHECK(gd_batch_step_f64(&ctx, &net, &loss, NULL, 0.0, &data, NULL, B, 0, &state, work, work_len,
                             &value, NULL) == GD_OK, "batch_step failed");
     for (int64_t i = 0; i < n; i++) {
         const double keep = params[i], eps = 1e-6;
         params[i] = keep + eps;
-        gd_batch_step_f64(&ctx, &net, &loss, NULL, 0.0, &data, NULL, B, &probe, work, work_len, &plus,
+        gd_batch_step_f64(&ctx, &net, &loss, NULL, 0.0, &data, NULL, B, 0, &probe, work, work_len, &plus,
                           NULL);
         params[i] = keep - eps;
-        gd_batch_step_f64(&ctx, &net, &loss, NULL, 0.0, &data, NULL, B, &probe, work, work_len, &minus,
+        gd_batch_step_f64(&ctx, &net, &loss, NULL, 0.0, &data, NULL, B, 0, &probe, work, work_len, &minus,
                           NULL);
         params[i] = keep;
         const double numeric = (plus - minus) / (2 * eps);
@@ -92,12 +92,14 @@ static void test_gradient_double(void)
     free(params), free(grads), free(scratch), free(work);
 }
 
-/* Training with 1..4 threads gives the same bits; bad arguments give status codes, no writes. */
+/* Training (with dropout and a layer penalty) with 1..4 threads gives the same bits; bad
+ * arguments give status codes, no writes. */
 static void test_threads_and_errors(void)
 {
     const int64_t sizes[] = {40, 300, 200, 4};
     const int32_t acts[] = {GD_ACT_RELU, GD_ACT_GELU, GD_ACT_IDENTITY};
-    const gd_net net = {3, sizes, acts, 0.01};
+    const double dropout[] = {0.3, 0.1, 0.0}, layer_l2[] = {0.0, 0.01, 0.0};
+    const gd_net net = {3, sizes, acts, 0.01, NULL, layer_l2, dropout};
     const gd_loss loss = {GD_LOSS_HINGE, 1.0, 0.001, 0.0};
     /* SGD, lr 0.05, weight decay 1e-4, Nesterov momentum 0.9 */
     const gd_optim opt = {GD_OPT_SGD, 0.05, 1e-4, 0.9, 0.0, 1, 0.9, 0.999, 1e-8, 0.99, 0, 0.0};
@@ -109,7 +111,7 @@ static void test_threads_and_errors(void)
     float *first = malloc(n * sizeof(float));
     float *params = malloc(n * sizeof(float)), *grads = malloc(n * sizeof(float));
     float *velocity = malloc(n * sizeof(float)), *work = malloc(work_len * sizeof(float));
-    gd_data_f32 data = {N, X, NULL, y, NULL};
+    gd_data_f32 data = {N, X, NULL, y, NULL, 12345u};
     volatile int stop = 0;
     double loss_sum = 0, correct = 0;
 
