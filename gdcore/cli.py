@@ -34,6 +34,9 @@ def _split(X, y, test_fraction, seed):
 
 def train(args):
     import gdcore as gd
+    if args.plot:  # fail before training, not after
+        from . import plot
+        plot.check_matplotlib()
     X, y, X_test, y_test, description = _load_data(args.data)
     if X_test is None:
         X, y, X_test, y_test = _split(X, y, args.test_fraction, args.seed)
@@ -55,6 +58,9 @@ def train(args):
     print(f"test loss {scores['loss']:.4f}" +
           (f", test accuracy {100 * scores['accuracy']:.2f}%" if "accuracy" in scores else ""))
     print(f"{seconds:.4f} s per epoch (median of {args.epochs}), {elapsed:.2f} s in all")
+    if args.plot:
+        plot.training_report(history, model, X, y, args.plot, seed=args.seed)
+        print(f"plot: {args.plot}")
     return scores
 
 
@@ -88,6 +94,9 @@ def build_parser():
     t.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     t.add_argument("--test-fraction", type=float, default=0.2,
                    help="held-out share when the data has no test set (default 0.2)")
+    t.add_argument("--plot", metavar="PNG",
+                   help="write the loss curve and the loss landscape around the trained weights "
+                        "to this PNG (needs matplotlib: pip install 'gdcore[plot]')")
     sub.add_parser("bench", help="benchmark an epoch against NumPy and the BLAS roofline", add_help=False)
     sub.add_parser("config", help="print versions, OpenMP, BLAS and thread count")
     return parser
@@ -107,7 +116,7 @@ def main(argv=None):
         return 0
     try:
         train(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, OSError, ImportError) as exc:
         print(f"gdcore train: error: {exc}", file=sys.stderr)
         return 2
     return 0

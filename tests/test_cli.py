@@ -117,3 +117,12 @@ def test_parser_has_the_documented_flags():
          "--batch-size", "8", "--threads", "2", "--seed", "4", "--data", "x.npz"])
     assert args.hidden == [32, 16] and args.nesterov is False and args.threads == 2
     assert args.batch_size == 8 and args.weight_decay == 0.001 and args.data == "x.npz"
+
+
+def test_train_writes_the_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "report.png"
+    result = run_cli("train", "--epochs", "3", "--plot", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20000
+    assert f"plot: {out}" in result.stdout

@@ -1,0 +1,38 @@
+"""The valgrind log reader that .ci/sanitize uses: it must flag gdcore's errors, not others'."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import valgrind_report  # noqa: E402
+
+LOG = """==7== Memcheck, a memory error detector
+==7==
+==7== Conditional jump or move depends on uninitialised value(s)
+==7==    at 0x4A: PyObject_Free (obmalloc.c:1)
+==7==
+==7== Invalid read of size 4
+==7==    at 0x1B: gd_batch_step_f32 (gd_train.c:300)
+==7==    by 0x2C: ??? (in /x/gdcore/_core.cpython-311-x86_64-linux-gnu.so)
+==7==
+==7== 64 bytes in 1 blocks are definitely lost in loss record 3 of 9
+==7==    at 0x3D: malloc (vg_replace_malloc.c:1)
+==7==    by 0x4E: PyMem_Malloc (obmalloc.c:2)
+==7==
+==7== ERROR SUMMARY: 3 errors from 3 contexts (suppressed: 0 from 0)
+"""
+
+
+def test_flags_only_records_involving_gdcore(tmp_path, capsys):
+    log = tmp_path / "valgrind.log"
+    log.write_text(LOG)
+    assert valgrind_report.main(str(log)) == 1
+    out = capsys.readouterr().out
+    assert "records involving gdcore: 1" in out and "gd_batch_step_f32" in out
+    log.write_text(LOG.replace("gd_batch_step_f32", "PyList_Append").replace("_core.cpython", "x"))
+    assert valgrind_report.main(str(log)) == 0
+
+
+def test_an_unfinished_run_fails(tmp_path):
+    log = tmp_path / "valgrind.log"
+    log.write_text("==7== Memcheck, a memory error detector\n")
+    assert valgrind_report.main(str(log)) == 1

@@ -1,0 +1,47 @@
+"""Read a valgrind memcheck log and fail when an error or a definite leak involves gdcore.
+
+CPython, NumPy and OpenBLAS produce valgrind reports of their own (uninitialised reads in the
+interpreter, memory kept until exit); those are not ours. A record counts when one of its stack
+frames is in gdcore's extension module or names a gd_ function. Usage:
+    python tests/valgrind_report.py valgrind.log
+"""
+import re
+import sys
+
+
+def records(text):
+    """Valgrind's reports, one string each (they are separated by a bare '==PID==' line)."""
+    current = []
+    for line in text.splitlines():
+        body = re.sub(r"^==\d+== ?", "", line)
+        if not body.strip():
+            if current:
+                yield "\n".join(current)
+            current = []
+        else:
+            current.append(body)
+    if current:
+        yield "\n".join(current)
+
+
+def ours(record):
+    return "_core.cpython" in record or re.search(r"\bgd_\w+", record) is not None
+
+
+def main(path):
+    text = open(path).read()
+    if "ERROR SUMMARY" not in text:
+        print(f"{path}: no valgrind summary: the run did not finish")
+        return 1
+    bad = [r for r in records(text)
+           if ours(r) and ("Invalid" in r or "uninitialised" in r or "definitely lost" in r
+                           or "Mismatched" in r or "overlap" in r)]
+    summary = re.findall(r"ERROR SUMMARY: .*", text)[-1]
+    print(f"valgrind: {summary}; records involving gdcore: {len(bad)}")
+    for record in bad:
+        print(record, end="\n\n")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
