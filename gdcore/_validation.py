@@ -17,7 +17,8 @@ def _all_finite(arr):
     does the exact elementwise check run."""
     if arr.dtype.kind != "f":
         return True
-    return bool(np.isfinite(np.sum(arr))) or bool(np.isfinite(arr).all())
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.sum(arr))) or bool(np.isfinite(arr).all())
 
 
 def check_X(X, n_features, dtype, name="X", check_finite=True):
@@ -41,7 +42,8 @@ def check_X(X, n_features, dtype, name="X", check_finite=True):
         raise ValueError(f"{name} is empty: it has 0 samples")
     if arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # an overflow to inf is reported just below
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     if check_finite and not _all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinity"
                          + (" (after conversion to float32)" if dtype == np.float32 else ""))
@@ -80,7 +82,8 @@ def check_y(y, loss, n_samples, n_outputs, dtype, name="y"):
     if arr.ndim != 2 or arr.shape[1] != n_outputs:
         raise ValueError(f"{name} must have shape ({n_samples}, {n_outputs}) for {loss.name}, "
                          f"got {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     if not _all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinity")
     if loss.name == "binary_cross_entropy" and ((arr < 0) | (arr > 1)).any():
