@@ -217,25 +217,202 @@ gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *pa
     return status;
 }
 
+/* Everything one batch's phases share. Each phase is an orphaned OpenMP worksharing loop in
+ * run_batch: inside a parallel region the team splits it; called on its own (one thread) it runs
+ * through without any OpenMP machinery, whose barriers cost a futex call each even for a team of
+ * one (8 per batch: several microseconds of a small model's train_step). */
+typedef struct {
+    const gd_ctx *ctx;
+    const gd_net *net;
+    const gd_loss *loss;
+    const gd_optim *opt;
+    double lr;
+    const GD(gd_data) *data;
+    const int64_t *rows;
+    int64_t B;
+    uint64_t dropout_key;
+    GD(gd_state) *state;
+    int dropping;
+    double weight_total;
+    const gd_real *X0;
+    train_scratch s;
+    gd_real *W[GD_MAX_LAYERS], *b[GD_MAX_LAYERS], *dW[GD_MAX_LAYERS], *db[GD_MAX_LAYERS];
+    tiling fwd[GD_MAX_LAYERS], wgt[GD_MAX_LAYERS], inp[GD_MAX_LAYERS];
+    int64_t tile_offset[GD_MAX_LAYERS + 1];
+    int64_t n_row_blocks, n_params, n_chunks;
+    gd_status status;      /* shared: any thread may set it, all read it after a barrier */
+    double batch_loss, batch_correct;
+} GD(batch_job);
+
+static void run_batch(GD(batch_job) *j)
+{
+    const gd_ctx *ctx = j->ctx;
+    const gd_net *net = j->net;
+    const gd_loss *loss = j->loss;
+    const gd_optim *opt = j->opt;
+    const double lr = j->lr;
+    const GD(gd_data) *data = j->data;
+    const int64_t *rows = j->rows;
+    const int64_t B = j->B, L = net->n_layers, n_in0 = net->sizes[0], n_out_last = net->sizes[L];
+    const uint64_t dropout_key = j->dropout_key;
+    GD(gd_state) *state = j->state;
+    const int dropping = j->dropping;
+    const double weight_total = j->weight_total;
+    const gd_real *X0 = j->X0;
+    const gd_real slope = (gd_real)net->negative_slope;
+    const train_scratch s = j->s;
+    gd_real *const *W = j->W, *const *b = j->b, *const *dW = j->dW, *const *db = j->db;
+    const tiling *fwd = j->fwd, *wgt = j->wgt, *inp = j->inp;
+    const int64_t *tile_offset = j->tile_offset;
+    const int64_t n_row_blocks = j->n_row_blocks, n_params = j->n_params, n_chunks = j->n_chunks;
+    int64_t task, chunk, k;
+
+    /* Gather the batch's rows of X (the permutation picks them). */
+    if (rows != NULL) {
+#pragma omp for schedule(static)
+        for (task = 0; task < B; task++) {
+            const gd_real *src = data->X + rows[task] * n_in0;
+            gd_real *dst = s.Xb + task * n_in0;
+            int64_t i;
+            for (i = 0; i < n_in0; i++)
+                dst[i] = src[i];
+        }
+    }
+
+    /* Forward, layer by layer: tiles of Z_k = A_{k-1}·W_k + b_k, with the activation. */
+    for (k = 0; k < L; k++) {
+        const int64_t n_in = net->sizes[k], n_out = net->sizes[k + 1];
+        const gd_real *in = k == 0 ? X0 : s.M[k - 1];
+        const double rate = dropping ? dropout_rate(net, k) : 0.0;
+#pragma omp for schedule(dynamic, 1)
+        for (task = 0; task < fwd[k].count; task++) {
+            int64_t r0, r1, c0, c1, r, c;
+            tile_bounds(&fwd[k], task, &r0, &r1, &c0, &c1);
+            GD(gd_dense_forward)(ctx, r1 - r0, n_in, c1 - c0, in + r0 * n_in, n_in, W[k] + c0,
+                                 n_out, b[k] + c0, (gd_act)net->acts[k], slope,
+                                 s.Z[k] + r0 * n_out + c0, s.A[k] + r0 * n_out + c0, n_out);
+            if (rate > 0) { /* M = A ⊙ mask/(1 − rate); A stays whole for act' */
+                const gd_real scale = (gd_real)(1.0 / (1.0 - rate));
+                for (r = r0; r < r1; r++) {
+                    const uint64_t row_key = gd_dropout_row_key(dropout_key, k, r);
+                    for (c = c0; c < c1; c++)
+                        s.M[k][r * n_out + c] = gd_dropout_keep(row_key, c, rate)
+                                                    ? s.A[k][r * n_out + c] * scale : (gd_real)0;
+                }
+            }
+        }
+    }
+
+    /* Loss and ∂loss/∂Z of the last layer, per block of rows. */
+#pragma omp for schedule(dynamic, 1)
+    for (task = 0; task < n_row_blocks; task++) {
+        const int64_t r0 = task * GD_ROW_TILE, nr = MIN(GD_ROW_TILE, B - r0);
+        const int64_t offset = r0 * n_out_last;
+        const int in_place = rows == NULL; /* then targets and weights start at row r0 */
+        gd_status st = GD(gd_loss_rows)(
+            loss, nr, weight_total, n_out_last, s.A[L - 1] + offset,
+            data->y_real != NULL && in_place ? data->y_real + offset : data->y_real,
+            data->y_index != NULL && in_place ? data->y_index + r0 : data->y_index,
+            data->weights != NULL && in_place ? data->weights + r0 : data->weights,
+            in_place ? NULL : rows + r0, s.row_loss + r0, s.row_correct + r0,
+            s.D[L - 1] + offset);
+        if (st != GD_OK) {
+#pragma omp atomic write
+            j->status = st;
+        }
+        GD(gd_act_backward)((gd_act)net->acts[L - 1], slope, nr * n_out_last, s.Z[L - 1] + offset,
+                            s.A[L - 1] + offset, s.D[L - 1] + offset, s.D[L - 1] + offset);
+    }
+
+    /* Backward, from the top layer down: the dW tiles of layer k and the tiles of
+     * dZ_{k-1} = (dZ_k·W_kᵀ) ⊙ act'(Z_{k-1}) together; both only read dZ_k. */
+    for (k = L - 1; k >= 0 && j->status == GD_OK; k--) {
+        const int64_t n_in = net->sizes[k], n_out = net->sizes[k + 1];
+        const int64_t weight_tasks = wgt[k].count, input_tasks = k > 0 ? inp[k].count : 0;
+        const gd_real *Xk = k == 0 ? X0 : s.M[k - 1];
+        const double rate_in = k > 0 && dropping ? dropout_rate(net, k - 1) : 0.0;
+        const double l1 = loss->l1 + (net->l1 != NULL ? net->l1[k] : 0.0);
+        const double l2 = loss->l2 + (net->l2 != NULL ? net->l2[k] : 0.0);
+#pragma omp for schedule(dynamic, 1)
+        for (task = 0; task < weight_tasks + input_tasks; task++) {
+            int64_t r0, r1, c0, c1;
+            if (task < weight_tasks) {
+                double penalty = 0;
+                int nonfinite = 0;
+                int64_t i;
+                tile_bounds(&wgt[k], task, &r0, &r1, &c0, &c1);
+                GD(gd_dense_backward_weights)(ctx, B, n_in, n_out, Xk, n_in, s.D[k], r0, r1, c0,
+                                              c1, dW[k], db[k]);
+                for (i = r0; i < r1; i++) {
+                    gd_real *dw = dW[k] + i * n_out + c0;
+                    penalty += GD(gd_penalty)(l1, l2, c1 - c0, W[k] + i * n_out + c0, dw);
+                    nonfinite |= any_nonfinite(c1 - c0, dw);
+                }
+                if (r0 == 0)
+                    nonfinite |= any_nonfinite(c1 - c0, db[k] + c0);
+                /* A NaN gradient can hide behind a finite loss (relu and the hinge margin
+                 * compare it away), so the tile reports it through its penalty slot and the
+                 * batch is refused before the update. */
+                s.tile_penalty[tile_offset[k] + task] = nonfinite ? (gd_real)NAN : (gd_real)penalty;
+            } else {
+                tile_bounds(&inp[k], task - weight_tasks, &r0, &r1, &c0, &c1);
+                GD(gd_dense_backward_input)(ctx, r1 - r0, c1 - c0, n_out, s.D[k] + r0 * n_out,
+                                            n_out, W[k] + c0 * n_out, n_out,
+                                            (gd_act)net->acts[k - 1], slope,
+                                            s.Z[k - 1] + r0 * n_in + c0, s.A[k - 1] + r0 * n_in + c0,
+                                            n_in, s.D[k - 1] + r0 * n_in + c0, n_in);
+                if (rate_in > 0) { /* the dropped activations pass no gradient back */
+                    const gd_real scale = (gd_real)(1.0 / (1.0 - rate_in));
+                    int64_t r, c;
+                    for (r = r0; r < r1; r++) {
+                        const uint64_t row_key = gd_dropout_row_key(dropout_key, k - 1, r);
+                        gd_real *d = s.D[k - 1] + r * n_in;
+                        for (c = c0; c < c1; c++)
+                            d[c] = gd_dropout_keep(row_key, c, rate_in) ? d[c] * scale : (gd_real)0;
+                    }
+                }
+            }
+        }
+    }
+
+    /* Batch loss: row losses and tile penalties summed in a fixed order (same bits for any
+     * thread count); a non-finite loss or gradient stops here, before any parameter moves. */
+#pragma omp single
+    if (j->status == GD_OK) {
+        for (k = 0; k < B; k++) {
+            j->batch_loss += s.row_loss[k];
+            j->batch_correct += s.row_correct[k];
+        }
+        for (k = 0; k < tile_offset[L]; k++)
+            j->batch_loss += s.tile_penalty[k];
+        if (!isfinite(j->batch_loss))
+            j->status = GD_ERR_NONFINITE;
+    }
+
+    if (opt != NULL && j->status == GD_OK) {
+#pragma omp for schedule(static)
+        for (chunk = 0; chunk < n_chunks; chunk++) {
+            const int64_t p0 = chunk * GD_UPDATE_CHUNK, len = MIN(GD_UPDATE_CHUNK, n_params - p0);
+            gd_real *slots[GD_OPTIM_SLOTS];
+            int slot;
+            for (slot = 0; slot < GD_OPTIM_SLOTS; slot++)
+                slots[slot] = state->slots[slot] != NULL ? state->slots[slot] + p0 : NULL;
+            GD(gd_optim_update)(opt, lr, state->step + 1, len, state->grads + p0,
+                                state->params + p0, slots);
+        }
+    }
+}
+
 gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
                             const gd_optim *opt, double lr, const GD(gd_data) *data,
                             const int64_t *rows, int64_t B, uint64_t dropout_key,
                             GD(gd_state) *state, gd_real *work, int64_t work_len,
                             double *loss_out, double *correct_out)
 {
-    const int64_t L = net->n_layers, n_in0 = net->sizes[0], n_out_last = net->sizes[L];
-    const gd_real slope = (gd_real)net->negative_slope;
-    gd_real *W[GD_MAX_LAYERS], *b[GD_MAX_LAYERS], *dW[GD_MAX_LAYERS], *db[GD_MAX_LAYERS];
-    tiling fwd[GD_MAX_LAYERS], wgt[GD_MAX_LAYERS], inp[GD_MAX_LAYERS];
-    int64_t tile_offset[GD_MAX_LAYERS + 1];
-    int64_t n_row_blocks, max_tasks, n_params, n_chunks, l;
-    train_scratch s;
-    const gd_real *X0;
+    const int64_t L = net->n_layers;
+    GD(batch_job) job;
+    int64_t max_tasks, l;
     int n_threads;
-    gd_status status = GD_OK;
-    double batch_loss = 0, batch_correct = 0, weight_total = (double)B;
-    /* dropout only while training: loss_and_grad (no optimizer) sees the whole network */
-    const int dropping = opt != NULL && net->dropout != NULL;
 
     if (L < 1 || L > GD_MAX_LAYERS || B < 1)
         return GD_ERR_ARG;
@@ -245,185 +422,59 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
                 return GD_ERR_ARG;
     if (work_len < GD(gd_train_workspace_len)(net, B))
         return GD_ERR_WORKSPACE;
-    carve_scratch(net, B, work, &s);
-    if (!dropping) /* the whole network: every layer feeds its A forward */
+
+    job.ctx = ctx, job.net = net, job.loss = loss, job.opt = opt, job.lr = lr, job.data = data;
+    job.rows = rows, job.B = B, job.dropout_key = dropout_key, job.state = state;
+    job.status = GD_OK, job.batch_loss = 0, job.batch_correct = 0;
+    /* dropout only while training: loss_and_grad (no optimizer) sees the whole network */
+    job.dropping = opt != NULL && net->dropout != NULL;
+    carve_scratch(net, B, work, &job.s);
+    if (!job.dropping) /* the whole network: every layer feeds its A forward */
         for (l = 0; l < L; l++)
-            s.M[l] = s.A[l];
-    param_views(net, state->params, W, b);
-    param_views(net, state->grads, dW, db);
-    n_params = gd_n_params(net);
+            job.s.M[l] = job.s.A[l];
+    param_views(net, state->params, job.W, job.b);
+    param_views(net, state->grads, job.dW, job.db);
+    job.n_params = gd_n_params(net);
     /* Without a row list the batch is data rows 0..B-1 and X is read in place, no gather. */
-    X0 = rows != NULL ? s.Xb : data->X;
+    job.X0 = rows != NULL ? job.s.Xb : data->X;
+    job.weight_total = (double)B;
     if (data->weights != NULL) { /* the weighted mean's denominator, in row order */
-        weight_total = 0;
+        job.weight_total = 0;
         for (l = 0; l < B; l++)
-            weight_total += data->weights[rows != NULL ? rows[l] : l];
+            job.weight_total += data->weights[rows != NULL ? rows[l] : l];
     }
 
     /* The fixed work split of this batch (see tiling): forward Z_l, weight gradient dW_l and
      * input gradient dA_{l-1} = dZ_l·W_lᵀ of every layer. */
-    n_row_blocks = CEIL_DIV(B, GD_ROW_TILE);
-    max_tasks = n_row_blocks;
-    tile_offset[0] = 0;
+    job.n_row_blocks = CEIL_DIV(B, GD_ROW_TILE);
+    max_tasks = job.n_row_blocks;
+    job.tile_offset[0] = 0;
     for (l = 0; l < L; l++) {
-        fwd[l] = make_tiling(B, net->sizes[l + 1], GD_ROW_TILE);
-        wgt[l] = weight_tiling(net, l);
-        inp[l] = make_tiling(B, net->sizes[l], GD_ROW_TILE);
-        tile_offset[l + 1] = tile_offset[l] + wgt[l].count;
-        max_tasks = MAX(max_tasks, MAX(fwd[l].count, wgt[l].count + (l > 0 ? inp[l].count : 0)));
+        job.fwd[l] = make_tiling(B, net->sizes[l + 1], GD_ROW_TILE);
+        job.wgt[l] = weight_tiling(net, l);
+        job.inp[l] = make_tiling(B, net->sizes[l], GD_ROW_TILE);
+        job.tile_offset[l + 1] = job.tile_offset[l] + job.wgt[l].count;
+        max_tasks = MAX(max_tasks, MAX(job.fwd[l].count,
+                                       job.wgt[l].count + (l > 0 ? job.inp[l].count : 0)));
     }
-    n_chunks = CEIL_DIV(n_params, GD_UPDATE_CHUNK);
+    job.n_chunks = CEIL_DIV(job.n_params, GD_UPDATE_CHUNK);
     if (opt != NULL)
-        max_tasks = MAX(max_tasks, n_chunks);
+        max_tasks = MAX(max_tasks, job.n_chunks);
     max_tasks = MIN(max_tasks, 1 + (int64_t)(B * flops_per_row(net) / GD_MIN_THREAD_FLOPS));
     n_threads = gd_team_size((int)MAX(1, MIN((int64_t)ctx->n_threads, max_tasks)));
 
-#pragma omp parallel num_threads(n_threads) if (n_threads > 1)
-    {
-        int64_t task, chunk, k;
-
-        /* Gather the batch's rows of X (the permutation picks them). */
-        if (rows != NULL) {
-#pragma omp for schedule(static)
-            for (task = 0; task < B; task++) {
-                const gd_real *src = data->X + rows[task] * n_in0;
-                gd_real *dst = s.Xb + task * n_in0;
-                int64_t i;
-                for (i = 0; i < n_in0; i++)
-                    dst[i] = src[i];
-            }
-        }
-
-        /* Forward, layer by layer: tiles of Z_k = A_{k-1}·W_k + b_k, with the activation. */
-        for (k = 0; k < L; k++) {
-            const int64_t n_in = net->sizes[k], n_out = net->sizes[k + 1];
-            const gd_real *in = k == 0 ? X0 : s.M[k - 1];
-            const double rate = dropping ? dropout_rate(net, k) : 0.0;
-#pragma omp for schedule(dynamic, 1)
-            for (task = 0; task < fwd[k].count; task++) {
-                int64_t r0, r1, c0, c1, r, c;
-                tile_bounds(&fwd[k], task, &r0, &r1, &c0, &c1);
-                GD(gd_dense_forward)(ctx, r1 - r0, n_in, c1 - c0, in + r0 * n_in, n_in, W[k] + c0,
-                                     n_out, b[k] + c0, (gd_act)net->acts[k], slope,
-                                     s.Z[k] + r0 * n_out + c0, s.A[k] + r0 * n_out + c0, n_out);
-                if (rate > 0) { /* M = A ⊙ mask/(1 − rate); A stays whole for act' */
-                    const gd_real scale = (gd_real)(1.0 / (1.0 - rate));
-                    for (r = r0; r < r1; r++) {
-                        const uint64_t row_key = gd_dropout_row_key(dropout_key, k, r);
-                        for (c = c0; c < c1; c++)
-                            s.M[k][r * n_out + c] = gd_dropout_keep(row_key, c, rate)
-                                                        ? s.A[k][r * n_out + c] * scale : (gd_real)0;
-                    }
-                }
-            }
-        }
-
-        /* Loss and ∂loss/∂Z of the last layer, per block of rows. */
-#pragma omp for schedule(dynamic, 1)
-        for (task = 0; task < n_row_blocks; task++) {
-            const int64_t r0 = task * GD_ROW_TILE, nr = MIN(GD_ROW_TILE, B - r0);
-            const int64_t offset = r0 * n_out_last;
-            const int in_place = rows == NULL; /* then targets and weights start at row r0 */
-            gd_status st = GD(gd_loss_rows)(
-                loss, nr, weight_total, n_out_last, s.A[L - 1] + offset,
-                data->y_real != NULL && in_place ? data->y_real + offset : data->y_real,
-                data->y_index != NULL && in_place ? data->y_index + r0 : data->y_index,
-                data->weights != NULL && in_place ? data->weights + r0 : data->weights,
-                in_place ? NULL : rows + r0, s.row_loss + r0, s.row_correct + r0,
-                s.D[L - 1] + offset);
-            if (st != GD_OK) {
-#pragma omp atomic write
-                status = st;
-            }
-            GD(gd_act_backward)((gd_act)net->acts[L - 1], slope, nr * n_out_last, s.Z[L - 1] + offset,
-                                s.A[L - 1] + offset, s.D[L - 1] + offset, s.D[L - 1] + offset);
-        }
-
-        /* Backward, from the top layer down: the dW tiles of layer k and the tiles of
-         * dZ_{k-1} = (dZ_k·W_kᵀ) ⊙ act'(Z_{k-1}) together; both only read dZ_k. */
-        for (k = L - 1; k >= 0 && status == GD_OK; k--) {
-            const int64_t n_in = net->sizes[k], n_out = net->sizes[k + 1];
-            const int64_t weight_tasks = wgt[k].count, input_tasks = k > 0 ? inp[k].count : 0;
-            const gd_real *Xk = k == 0 ? X0 : s.M[k - 1];
-            const double rate_in = k > 0 && dropping ? dropout_rate(net, k - 1) : 0.0;
-            const double l1 = loss->l1 + (net->l1 != NULL ? net->l1[k] : 0.0);
-            const double l2 = loss->l2 + (net->l2 != NULL ? net->l2[k] : 0.0);
-#pragma omp for schedule(dynamic, 1)
-            for (task = 0; task < weight_tasks + input_tasks; task++) {
-                int64_t r0, r1, c0, c1;
-                if (task < weight_tasks) {
-                    double penalty = 0;
-                    int nonfinite = 0;
-                    int64_t i;
-                    tile_bounds(&wgt[k], task, &r0, &r1, &c0, &c1);
-                    GD(gd_dense_backward_weights)(ctx, B, n_in, n_out, Xk, n_in, s.D[k], r0, r1, c0,
-                                                  c1, dW[k], db[k]);
-                    for (i = r0; i < r1; i++) {
-                        gd_real *dw = dW[k] + i * n_out + c0;
-                        penalty += GD(gd_penalty)(l1, l2, c1 - c0, W[k] + i * n_out + c0, dw);
-                        nonfinite |= any_nonfinite(c1 - c0, dw);
-                    }
-                    if (r0 == 0)
-                        nonfinite |= any_nonfinite(c1 - c0, db[k] + c0);
-                    /* A NaN gradient can hide behind a finite loss (relu and the hinge margin
-                     * compare it away), so the tile reports it through its penalty slot and the
-                     * batch is refused before the update. */
-                    s.tile_penalty[tile_offset[k] + task] = nonfinite ? (gd_real)NAN : (gd_real)penalty;
-                } else {
-                    tile_bounds(&inp[k], task - weight_tasks, &r0, &r1, &c0, &c1);
-                    GD(gd_dense_backward_input)(ctx, r1 - r0, c1 - c0, n_out, s.D[k] + r0 * n_out,
-                                                n_out, W[k] + c0 * n_out, n_out,
-                                                (gd_act)net->acts[k - 1], slope,
-                                                s.Z[k - 1] + r0 * n_in + c0, s.A[k - 1] + r0 * n_in + c0,
-                                                n_in, s.D[k - 1] + r0 * n_in + c0, n_in);
-                    if (rate_in > 0) { /* the dropped activations pass no gradient back */
-                        const gd_real scale = (gd_real)(1.0 / (1.0 - rate_in));
-                        int64_t r, c;
-                        for (r = r0; r < r1; r++) {
-                            const uint64_t row_key = gd_dropout_row_key(dropout_key, k - 1, r);
-                            gd_real *d = s.D[k - 1] + r * n_in;
-                            for (c = c0; c < c1; c++)
-                                d[c] = gd_dropout_keep(row_key, c, rate_in) ? d[c] * scale : (gd_real)0;
-                        }
-                    }
-                }
-            }
-        }
-
-        /* Batch loss: row losses and tile penalties summed in a fixed order (same bits for any
-         * thread count); a non-finite loss or gradient stops here, before any parameter moves. */
-#pragma omp single
-        if (status == GD_OK) {
-            for (k = 0; k < B; k++) {
-                batch_loss += s.row_loss[k];
-                batch_correct += s.row_correct[k];
-            }
-            for (k = 0; k < tile_offset[L]; k++)
-                batch_loss += s.tile_penalty[k];
-            if (!isfinite(batch_loss))
-                status = GD_ERR_NONFINITE;
-        }
-
-        if (opt != NULL && status == GD_OK) {
-#pragma omp for schedule(static)
-            for (chunk = 0; chunk < n_chunks; chunk++) {
-                const int64_t p0 = chunk * GD_UPDATE_CHUNK, len = MIN(GD_UPDATE_CHUNK, n_params - p0);
-                gd_real *slots[GD_OPTIM_SLOTS];
-                int slot;
-                for (slot = 0; slot < GD_OPTIM_SLOTS; slot++)
-                    slots[slot] = state->slots[slot] != NULL ? state->slots[slot] + p0 : NULL;
-                GD(gd_optim_update)(opt, lr, state->step + 1, len, state->grads + p0,
-                                    state->params + p0, slots);
-            }
-        }
+    if (n_threads > 1) {
+#pragma omp parallel num_threads(n_threads)
+        run_batch(&job);
+    } else {
+        run_batch(&job);
     }
-
-    *loss_out = batch_loss;
+    *loss_out = job.batch_loss;
     if (correct_out != NULL)
-        *correct_out = batch_correct;
-    if (status == GD_OK && opt != NULL)
+        *correct_out = job.batch_correct;
+    if (job.status == GD_OK && opt != NULL)
         state->step += 1;
-    return status;
+    return job.status;
 }
 
 gd_status GD(gd_train_batches)(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
