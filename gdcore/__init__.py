@@ -14,3 +14,11 @@ __version__ = "0.1.0"
 __all__ = ["Dense", "Dropout", "Sequential", "MLP", "History", "DivergenceError", "epoch_permutation",
            "losses", "optim", "schedules", "callbacks", "datasets", "show_config",
            "check_gradients", "__version__"]
+
+
+def __getattr__(name):
+    # gdcore.sklearn needs scikit-learn: imported on first use, so `import gdcore` works without it
+    if name in ("sklearn", "plot", "io"):
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'gdcore' has no attribute {name!r}")

@@ -199,9 +199,9 @@ def act_backward(int act, double negative_slope, real[::1] Z not None, real[::1]
             gd_act_backward_f64(act, negative_slope, Z.shape[0], &Z[0], &A[0], &dA[0], &dZ[0])
 
 
-def loss_rows(int kind, double delta, real[:, ::1] out not None, real[:, ::1] y_real,
-              int64_t[::1] y_index, real[::1] row_loss not None, real[:, ::1] grad,
-              real[::1] weights=None, real[::1] row_correct=None):
+def loss_rows(int kind, double delta, const real[:, ::1] out not None, const real[:, ::1] y_real,
+              const int64_t[::1] y_index, real[::1] row_loss not None, real[:, ::1] grad,
+              const real[::1] weights=None, real[::1] row_correct=None):
     """Per-row loss contributions (their sum is the mean loss, weighted by `weights` when given),
     if grad is given ∂loss/∂out, and if row_correct is given 1 for each row classified right."""
     cdef gd_loss spec
@@ -330,7 +330,8 @@ def dropout_keep_mask(uint64_t epoch_key, int64_t batch, int64_t layer, int64_t 
 # ---------------------------------------------------------------------------------------------
 # Whole-network calls.
 
-def forward(Network network, int n_threads, real[::1] params not None, real[:, ::1] X not None,
+def forward(Network network, int n_threads, const real[::1] params not None,
+            const real[:, ::1] X not None,
             real[:, ::1] out not None, real[::1] work not None):
     """out = network(X); returns the C status."""
     cdef gd_ctx ctx = _context(n_threads)
@@ -351,8 +352,9 @@ def forward(Network network, int n_threads, real[::1] params not None, real[:, :
 
 
 def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] params not None,
-          real[::1] grads not None, slots, int64_t step, real[:, ::1] X not None,
-          real[:, ::1] y_real, int64_t[::1] y_index, real[::1] weights, int64_t[::1] perm,
+          real[::1] grads not None, slots, int64_t step, const real[:, ::1] X not None,
+          const real[:, ::1] y_real, const int64_t[::1] y_index, const real[::1] weights,
+          const int64_t[::1] perm,
           int64_t batch_size, int64_t first_batch, int64_t end_batch, real[::1] work not None,
           bint interruptible=False, uint64_t dropout_seed=0):
     """Run batches [first_batch, end_batch) of an epoch over perm with the GIL released.

@@ -65,8 +65,11 @@ class Optimizer:
         and started afresh if the model's size or dtype changed, or for another model."""
         state = self.state
         slots = state.get("slots")
-        if state.get("owner") is not model or slots is None or \
-                any(s.shape != (model.n_params,) or s.dtype != model.dtype for s in slots):
+        fits = slots is not None and all(s.shape == (model.n_params,) and s.dtype == model.dtype
+                                         for s in slots)
+        if state.get("owner") is None and fits and "step" in state:
+            state["owner"] = model  # an unpickled optimizer resumes with the first model it meets
+        if state.get("owner") is not model or not fits:
             state.clear()
             state.update(owner=model, step=0,
                          slots=[np.full(model.n_params, value, dtype=model.dtype)

@@ -114,6 +114,11 @@ class Schedule:
         """True when ``batch_lrs`` needs ``n_samples`` (the schedule counts samples)."""
         return False
 
+    def __getstate__(self):  # the owner is a weak reference: a pickle forgets it
+        state = dict(self.__dict__)
+        state["_owner"] = None
+        return state
+
     def _same_owner(self, owner):
         if self._owner is None:
             return True

@@ -302,3 +302,28 @@ def test_pickle_round_trip_keeps_structure_weights_and_loss():
     assert not np.array_equal(clone.predict(X), model.predict(X))
     with pytest.raises(ValueError, match="config"):
         gd.Sequential.from_config({"layers": [{"n_in": 2}]})
+
+
+def test_read_only_inputs_train_and_predict():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    X.flags.writeable = False
+    y.flags.writeable = False
+    model = gd.MLP([3, 4, 2], dtype="float64", seed=0)
+    model.fit(X, y, epochs=1, verbose=0)
+    assert np.isfinite(model.predict(X)).all()
+    model.loss_and_grad(X, y, loss="cross_entropy")
+
+
+def test_an_unpickled_optimizer_continues_where_it_stopped():
+    import pickle
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    a, b = gd.MLP([3, 4, 2], dtype="float64", seed=0), gd.MLP([3, 4, 2], dtype="float64", seed=0)
+    opt_a, opt_b = gd.optim.Adam(lr=0.01), gd.optim.Adam(lr=0.01)
+    a.fit(X, y, optimizer=opt_a, epochs=2, seed=0, verbose=0)
+    b.fit(X, y, optimizer=opt_b, epochs=1, seed=0, verbose=0)
+    b, opt_b = pickle.loads(pickle.dumps((b, opt_b)))
+    b.fit(X, y, optimizer=opt_b, epochs=2, initial_epoch=1, seed=0, verbose=0)
+    assert opt_b.state["step"] == opt_a.state["step"]
+    assert all(np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights()))

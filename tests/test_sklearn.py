@@ -1,0 +1,525 @@
+"""scikit-learn estimators: scikit-learn's estimator checks, pipelines, grid search, clone and
+pickle, the digits, parity with MLPClassifier/MLPRegressor's objective and stopping rule, the
+chunked training loop, partial_fit, warm_start, early stopping, weights and errors."""
+import math
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+pytest.importorskip("sklearn", minversion="1.6")
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
+from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.class_weight import compute_sample_weight  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import gdcore as gd  # noqa: E402
+from gdcore.models import Sequential  # noqa: E402
+from gdcore.sklearn import GDClassifier, GDRegressor  # noqa: E402
+
+# Many fits below stop at max_iter on purpose; the warning itself is tested on its own.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def digits_split():
+    X, y = gd.datasets.load_digits()
+    return train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+
+
+def blobs(n_samples=120, n_features=6, n_classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=3.0, size=(n_classes, n_features))
+    y = rng.integers(0, n_classes, size=n_samples)
+    return centers[y] + rng.normal(size=(n_samples, n_features)), y
+
+
+def regression(n_samples=150, n_features=5, n_targets=1, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, n_features))
+    Y = np.column_stack([np.sin(X @ rng.normal(size=n_features)) + 0.5 * X[:, k % n_features]
+                         for k in range(n_targets)])
+    return X, (Y[:, 0] if n_targets == 1 else Y)
+
+
+def sklearn_stopping_epoch(loss_curve, tol, n_iter_no_change):
+    """The epoch (1-based) at which scikit-learn's rule stops on this curve, or None."""
+    best, count = np.inf, 0
+    for epoch, loss in enumerate(loss_curve, start=1):
+        count = count + 1 if loss > best - tol else 0
+        best = min(best, loss)
+        if count > n_iter_no_change:
+            return epoch
+    return None
+
+
+# ------------------------------------------------------------------ scikit-learn's checks
+# The default dtype=None computes in float64 for float64 data, as scikit-learn's MLP, and every
+# check passes; max_iter=100 is what scikit-learn's own test suite gives its MLPs.
+@parametrize_with_checks([GDClassifier(max_iter=100, n_threads=1),
+                          GDRegressor(max_iter=100, n_threads=1)])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_float32_agrees_with_float64_to_rounding():
+    """dtype='float32' fails two of scikit-learn's checks only by float32 rounding (subset
+    invariance of predict at atol 1e-7, sample-weight equivalence at rtol 1e-7); this is the
+    bound that does hold."""
+    X, y = regression()
+    pred = {dtype: GDRegressor(hidden_layer_sizes=(16,), max_iter=20, random_state=0,
+                               dtype=dtype, n_threads=1).fit(X, y).predict(X)
+            for dtype in ("float32", "float64")}
+    assert pred["float32"].dtype == np.float64
+    assert_allclose(pred["float32"], pred["float64"], rtol=1e-4, atol=1e-5)
+    rng = np.random.default_rng(1)
+    weights = rng.integers(0, 4, size=len(y))
+    model = GDRegressor(hidden_layer_sizes=(16,), max_iter=20, random_state=0, dtype="float32",
+                        batch_size=len(y), n_threads=1)
+    weighted = clone(model).fit(X, y, sample_weight=weights).predict(X)
+    repeated = clone(model).set_params(batch_size=int(weights.sum())).fit(
+        np.repeat(X, weights, axis=0), np.repeat(y, weights)).predict(X)
+    assert_allclose(weighted, repeated, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ real use
+@pytest.mark.parametrize("dtype", [None, "float32"])
+def test_digits_pipeline_accuracy(dtype):
+    X_train, X_test, y_train, y_test = digits_split()
+    pipe = make_pipeline(StandardScaler(), GDClassifier(random_state=0, dtype=dtype, n_threads=1))
+    pipe.fit(X_train, y_train)
+    clf = pipe[-1]
+    assert clf.model_.dtype == np.dtype(dtype or "float64")
+    assert pipe.score(X_test, y_test) >= 0.95
+    assert 1 <= clf.n_iter_ <= 200 and len(clf.loss_curve_) == clf.n_iter_
+    assert clf.loss_curve_[-1] < 0.1 * clf.loss_curve_[0]
+
+
+def test_grid_search_and_clone():
+    X_train, X_test, y_train, y_test = digits_split()
+    pipe = make_pipeline(StandardScaler(), GDClassifier(max_iter=60, learning_rate_init=0.01,
+                                                        random_state=0, n_threads=1))
+    grid = {"gdclassifier__alpha": [1e-4, 1e-1], "gdclassifier__hidden_layer_sizes": [(16,), (48,)]}
+    search = GridSearchCV(pipe, grid, cv=2).fit(X_train[:600], y_train[:600])
+    assert search.best_score_ > 0.9
+    assert search.best_estimator_[-1].hidden_layer_sizes == search.best_params_[
+        "gdclassifier__hidden_layer_sizes"]
+    assert search.score(X_test, y_test) > 0.9
+    twin = clone(search.best_estimator_[-1])
+    assert twin.get_params() == search.best_estimator_[-1].get_params()
+    assert not hasattr(twin, "model_")
+
+
+def test_regression_multi_output():
+    X, Y = regression(n_samples=300, n_targets=2)
+    est = GDRegressor(hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=300,
+                      random_state=0, n_threads=1).fit(X, Y)
+    pred = est.predict(X)
+    assert pred.shape == Y.shape and pred.dtype == np.float64 and est.n_outputs_ == 2
+    assert est.score(X, Y) > 0.9
+    with pytest.warns(DataConversionWarning):
+        est.fit(X, Y[:, :1])  # a column vector is a single target, as in scikit-learn
+    assert est.predict(X).shape == (300,) and est.n_outputs_ == 1
+
+
+# ------------------------------------------------------------------ parity with scikit-learn
+def _same_start(ours, theirs, X, y, sample_weight=None):
+    """Fit both for one epoch with warm_start, then give scikit-learn our weights and our
+    record of that epoch (warm_start carries the stopping rule's state over)."""
+    ours.fit(X, y, sample_weight=sample_weight)
+    theirs.fit(X, y, sample_weight=sample_weight)
+    theirs.coefs_ = [W.copy() for W in ours.coefs_]
+    theirs.intercepts_ = [b.copy() for b in ours.intercepts_]
+    theirs.loss_curve_, theirs.best_loss_ = list(ours.loss_curve_), ours.best_loss_
+    theirs._no_improvement_count = ours._no_improvement_count
+
+
+PARITY_SOLVERS = [
+    dict(solver="sgd", momentum=0.0, learning_rate_init=0.05),
+    dict(solver="sgd", momentum=0.9, nesterovs_momentum=True, learning_rate_init=0.01),
+    # momentum 0: torch's momentum buffer and scikit-learn's velocity (which holds lr) only
+    # agree while lr is constant
+    dict(solver="sgd", momentum=0.0, learning_rate_init=0.05, learning_rate="adaptive",
+         tol=5e-3, n_iter_no_change=2),
+]
+
+
+@pytest.mark.parametrize("solver", PARITY_SOLVERS, ids=["sgd", "nesterov", "adaptive"])
+@pytest.mark.parametrize("task", ["regression", "binary", "multiclass", "weighted"])
+def test_sgd_matches_sklearn_mlp(task, solver):
+    """Same start, same data order, float64: scikit-learn's SGD trajectory and stopping epoch,
+    to rounding. This pins the objective (½·mse, alpha/batch), the binary logistic unit, the
+    sample-weight convention, the momentum form and the "adaptive" rule."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(96, 5))
+    if task == "regression":
+        y = X @ rng.normal(size=5) + 0.1 * rng.normal(size=96)
+    elif task == "binary":
+        y = np.where(X[:, 0] + 0.3 * X[:, 1] > 0, "yes", "no")
+    else:
+        y = np.digitize(X[:, 1], [-0.5, 0.5])
+    weights = rng.integers(1, 4, size=96).astype(float) if task == "weighted" else None
+    Ours, Theirs = (GDRegressor, MLPRegressor) if task == "regression" else (GDClassifier,
+                                                                             MLPClassifier)
+    # with weights, scikit-learn divides a batch's penalty by the batch's sum of weights and
+    # gdcore by batch_size·mean(weight): the same for full batches
+    batch_size = 96 if task == "weighted" else 32
+    common = dict(hidden_layer_sizes=(7, 6), activation="tanh", alpha=0.01, shuffle=False,
+                  batch_size=batch_size, max_iter=1, warm_start=True, random_state=0, **solver)
+    ours, theirs = Ours(dtype="float64", **common), Theirs(**common)
+    _same_start(ours, theirs, X, y, weights)
+    max_iter = 300 if solver.get("learning_rate") == "adaptive" else 8
+    ours.set_params(max_iter=max_iter).fit(X, y, sample_weight=weights)
+    theirs.set_params(max_iter=max_iter).fit(X, y, sample_weight=weights)
+    assert ours.n_iter_ == theirs.n_iter_
+    if max_iter == 300:
+        assert ours.n_iter_ < max_iter  # the adaptive rule ran to its end: lr <= 1e-6
+    assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        assert_allclose(a, b, rtol=1e-8, atol=1e-10)
+
+
+def test_adam_matches_sklearn_mlp_up_to_epsilon_placement():
+    """torch's Adam adds eps to √v/√(1−β2^t), scikit-learn's to √v: agreement to ~1e-5."""
+    X, y = regression(n_samples=96)
+    common = dict(hidden_layer_sizes=(8,), alpha=1e-3, shuffle=False, batch_size=32,
+                  learning_rate_init=0.01, max_iter=1, warm_start=True, random_state=0)
+    ours, theirs = GDRegressor(dtype="float64", **common), MLPRegressor(**common)
+    _same_start(ours, theirs, X, y)
+    ours.set_params(max_iter=10).fit(X, y)
+    theirs.set_params(max_iter=10).fit(X, y)
+    assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-4)
+
+
+def test_multi_output_mse_is_the_mean_over_outputs():
+    """scikit-learn reports the mean over outputs but descends their sum (its output delta is
+    not divided by n_outputs); gdcore descends the mean. Without a penalty, scikit-learn's SGD
+    at lr equals gdcore's at lr·n_outputs."""
+    X, Y = regression(n_samples=96, n_targets=3)
+    common = dict(hidden_layer_sizes=(8,), alpha=0.0, shuffle=False, batch_size=32,
+                  solver="sgd", momentum=0.0, max_iter=1, warm_start=True, random_state=0)
+    ours = GDRegressor(dtype="float64", learning_rate_init=0.03, **common)
+    theirs = MLPRegressor(learning_rate_init=0.01, **common)
+    _same_start(ours, theirs, X, Y)
+    ours.set_params(max_iter=5).fit(X, Y)
+    theirs.set_params(max_iter=5).fit(X, Y)
+    assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10)
+
+
+# ------------------------------------------------------------------ the training loop
+def test_fit_runs_chunks_of_epochs_in_c(monkeypatch):
+    """One Sequential.fit call per n_iter_no_change + 1 epochs while the loss improves."""
+    calls = []
+    original = Sequential.fit
+
+    def counting_fit(self, *args, **kwargs):
+        calls.append(kwargs["epochs"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Sequential, "fit", counting_fit)
+    X, y = blobs()
+    est = GDClassifier(hidden_layer_sizes=(16,), max_iter=100, tol=0.0, n_iter_no_change=10,
+                       random_state=0, n_threads=1).fit(X, y)
+    assert sum(calls) == est.n_iter_ == len(est.loss_curve_)
+    assert len(calls) <= math.ceil(est.n_iter_ / 11) + 3
+    assert calls[0] == 11
+
+
+def test_fit_stops_where_sklearn_rule_stops_and_equals_epoch_by_epoch_partial_fit():
+    X, y = blobs()
+    params = dict(hidden_layer_sizes=(16,), learning_rate_init=0.01, tol=1e-3, n_iter_no_change=3,
+                  max_iter=500, shuffle=False, random_state=0, n_threads=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # it converges: no warning
+        est = GDClassifier(**params).fit(X, y)
+    assert est.n_iter_ < 500
+    assert sklearn_stopping_epoch(est.loss_curve_, 1e-3, 3) == est.n_iter_
+    # The same epochs one at a time: the chunks never ran past the stopping epoch.
+    step = GDClassifier(**params)
+    for _ in range(est.n_iter_):
+        step.partial_fit(X, y, classes=np.unique(y))
+    assert step.n_iter_ == est.n_iter_
+    assert_allclose(step.loss_curve_, est.loss_curve_, rtol=0)
+    for a, b in zip(step.model_.get_weights(), est.model_.get_weights()):
+        assert_array_equal(a, b)
+
+
+def test_convergence_warning_at_max_iter():
+    X, y = blobs()
+    with pytest.warns(ConvergenceWarning, match="maximum iterations \\(3\\)"):
+        est = GDClassifier(max_iter=3, random_state=0, n_threads=1).fit(X, y)
+    assert est.n_iter_ == 3 and est.t_ == 3 * len(y)
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    X, y = blobs(n_samples=200, seed=3)
+    params = dict(hidden_layer_sizes=(32,), learning_rate_init=0.02, early_stopping=True,
+                  validation_fraction=0.2, random_state=0, n_threads=1)
+    est = GDClassifier(max_iter=200, n_iter_no_change=5, **params).fit(X, y)
+    assert len(est.validation_scores_) == est.n_iter_ < 200
+    assert est.best_validation_score_ == max(est.validation_scores_) and est.best_loss_ is None
+    best_epoch = int(np.argmax(est.validation_scores_)) + 1
+    assert best_epoch < est.n_iter_  # it trained past the best epoch, then restored it
+    # Training stopped at the best epoch: the same weights.
+    short = GDClassifier(max_iter=best_epoch, n_iter_no_change=1000, **params).fit(X, y)
+    assert_allclose(short.validation_scores_, est.validation_scores_[:best_epoch])
+    assert_array_equal(short.decision_function(X), est.decision_function(X))
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        est.partial_fit(X, y)
+
+
+def test_regressor_early_stopping_scores_are_r2():
+    X, y = regression(n_samples=200)
+    est = GDRegressor(hidden_layer_sizes=(16,), learning_rate_init=0.01, early_stopping=True,
+                      max_iter=50, random_state=0, n_threads=1).fit(X, y)
+    assert est.validation_scores_[-1] > 0.5 and est.best_validation_score_ <= 1.0
+
+
+def test_adaptive_learning_rate_divides_by_five_until_1e_6():
+    X, y = blobs()
+    est = GDClassifier(hidden_layer_sizes=(8,), solver="sgd", learning_rate="adaptive",
+                       learning_rate_init=0.01, tol=1e-2, n_iter_no_change=2, max_iter=2000,
+                       random_state=0, n_threads=1).fit(X, y)
+    # replay the rule: each trigger divides lr by 5 while lr > 1e-6, the next one stops
+    best, count, lr, epoch_stop = np.inf, 0, 0.01, None
+    for epoch, loss in enumerate(est.loss_curve_, start=1):
+        count = count + 1 if loss > best - 1e-2 else 0
+        best = min(best, loss)
+        if count > 2:
+            if lr <= 1e-6:
+                epoch_stop = epoch
+                break
+            lr, count = lr / 5, 0
+    assert epoch_stop == est.n_iter_
+    assert est._learning_rate == pytest.approx(0.01 / 5 ** 6)
+
+
+@pytest.mark.parametrize("learning_rate", ["invscaling", "cosine",
+                                           gd.schedules.ExponentialLR(gamma=0.9)])
+def test_schedules_are_used_and_params_untouched(learning_rate):
+    X, y = blobs()
+    before = repr(learning_rate)
+    est = GDClassifier(solver="sgd", learning_rate=learning_rate, max_iter=5, shuffle=False,
+                       random_state=0, n_threads=1).fit(X, y)
+    constant = GDClassifier(solver="sgd", max_iter=5, shuffle=False, random_state=0,
+                            n_threads=1).fit(X, y)
+    assert est.loss_curve_[0] == constant.loss_curve_[0]  # the same first epoch
+    assert est.loss_curve_[-1] != constant.loss_curve_[-1]
+    assert repr(est.learning_rate) == before and est.learning_rate is learning_rate
+    if isinstance(learning_rate, gd.schedules.Schedule):
+        assert learning_rate.epochs_done == 0  # the estimator ran a copy
+
+
+def test_val_metric_schedule_needs_early_stopping():
+    X, y = blobs()
+    plateau = gd.schedules.ReduceLROnPlateau(monitor="val_loss", patience=1)
+    with pytest.raises(ValueError, match="early_stopping=True"):
+        GDClassifier(learning_rate=plateau, max_iter=3).fit(X, y)
+    est = GDClassifier(learning_rate=plateau, early_stopping=True, max_iter=5, random_state=0,
+                       n_threads=1).fit(X, y)
+    assert est.n_iter_ == 5
+
+
+# ------------------------------------------------------------------ partial_fit, warm_start
+def test_partial_fit_classes_and_counters():
+    X, y = blobs()
+    labels = np.array(["a", "b", "c"])[y]
+    est = GDClassifier(hidden_layer_sizes=(8,), random_state=0, n_threads=1)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        est.partial_fit(X, labels)
+    est.partial_fit(X[:50], labels[:50], classes=["a", "b", "c", "d"])
+    est.partial_fit(X[50:], labels[50:])
+    assert_array_equal(est.classes_, ["a", "b", "c", "d"])
+    assert est.n_iter_ == 2 and est.t_ == len(y) and est.n_outputs_ == 4
+    with pytest.raises(ValueError, match="not in `self.classes_`"):
+        est.partial_fit(X[:5], ["z"] * 5)
+    with pytest.raises(ValueError, match="not the same"):
+        est.partial_fit(X[:5], labels[:5], classes=["a", "b"])
+    with pytest.raises(ValueError, match="features"):
+        est.partial_fit(X[:, :3], labels)
+
+
+def test_warm_start_continues_and_checks_classes():
+    X, y = blobs()
+    est = GDClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.01, max_iter=20,
+                       warm_start=True, random_state=0, n_threads=1).fit(X, y)
+    first = list(est.loss_curve_)
+    weights = est.model_.get_weights()
+    est.fit(X, y)
+    assert est.n_iter_ == 20 and est.loss_curve_[:20] == first and len(est.loss_curve_) == 40
+    assert first[-1] < first[0] / 2
+    assert est.loss_curve_[20] < 1.1 * first[-1]  # it started from the trained weights
+    assert not np.array_equal(weights[0], est.model_.get_weights()[0])
+    with pytest.raises(ValueError, match="same classes"):
+        est.fit(X[y < 2], y[y < 2])
+    with pytest.raises(ValueError, match="cannot change"):
+        est.set_params(hidden_layer_sizes=(9,)).fit(X, y)
+    cold = est.set_params(warm_start=False).fit(X, y)
+    assert cold.n_iter_ == 20 and len(cold.loss_curve_) == 20
+
+
+def test_pickle_keeps_optimizer_and_schedule_state():
+    X, y = regression()
+    est = GDRegressor(hidden_layer_sizes=(8,), solver="adam", random_state=0, n_threads=1,
+                      learning_rate=gd.schedules.ExponentialLR(gamma=0.8))
+    for _ in range(3):
+        est.partial_fit(X, y)
+    twin = pickle.loads(pickle.dumps(est))
+    assert_array_equal(twin.predict(X), est.predict(X))
+    est.partial_fit(X, y)
+    twin.partial_fit(X, y)
+    assert twin.loss_curve_ == est.loss_curve_  # same Adam moments and learning rate
+    assert_array_equal(twin.predict(X), est.predict(X))
+
+
+# ------------------------------------------------------------------ classifier outputs, weights
+def test_probabilities_decision_and_hinge():
+    X, y = blobs()
+    multi = GDClassifier(max_iter=30, random_state=0, n_threads=1).fit(X, y)
+    decision, proba = multi.decision_function(X), multi.predict_proba(X)
+    expected = np.exp(decision - decision.max(axis=1, keepdims=True))
+    assert_allclose(proba, expected / expected.sum(axis=1, keepdims=True), rtol=1e-12)
+    assert_allclose(multi.predict_log_proba(X), np.log(proba), rtol=1e-12)
+    assert_array_equal(multi.predict(X), multi.classes_[decision.argmax(axis=1)])
+    binary = GDClassifier(max_iter=30, random_state=0, n_threads=1).fit(X[y < 2], y[y < 2])
+    assert binary.n_outputs_ == 1
+    d = binary.decision_function(X)
+    assert d.shape == (len(X),)
+    assert_allclose(binary.predict_proba(X)[:, 1], 1 / (1 + np.exp(-d)), rtol=1e-12)
+    hinge = GDClassifier(loss="hinge", max_iter=50, random_state=0, n_threads=1).fit(X[y < 2],
+                                                                                    y[y < 2])
+    assert not hasattr(hinge, "predict_proba") and hinge.n_outputs_ == 2
+    assert_array_equal(hinge.predict(X), (hinge.decision_function(X) > 0).astype(int))
+    assert hinge.score(X[y < 2], y[y < 2]) > 0.95
+
+
+def test_class_weight_is_a_per_class_sample_weight():
+    X, y = blobs()
+    labels = np.array(["ant", "bee", "cat"])[y]
+    params = dict(hidden_layer_sizes=(8,), max_iter=10, random_state=0, n_threads=1)
+    for class_weight in ({"ant": 3.0, "cat": 0.5}, "balanced"):
+        by_class = GDClassifier(class_weight=class_weight, **params).fit(X, labels)
+        by_sample = GDClassifier(**params).fit(
+            X, labels, sample_weight=compute_sample_weight(class_weight, labels))
+        assert_array_equal(by_class.decision_function(X), by_sample.decision_function(X))
+    unweighted = GDClassifier(**params).fit(X, labels)
+    assert not np.array_equal(unweighted.decision_function(X), by_class.decision_function(X))
+    with pytest.raises(ValueError, match="balanced"):
+        GDClassifier(class_weight="balanced").partial_fit(X, labels, classes=["ant", "bee", "cat"])
+
+
+def test_results_do_not_depend_on_thread_count():
+    X, y = blobs(n_samples=300, n_features=20)
+    preds = [GDClassifier(hidden_layer_sizes=(64,), batch_size=100, max_iter=5, random_state=0,
+                          n_threads=n).fit(X, y).decision_function(X) for n in (1, 2)]
+    assert_array_equal(preds[0], preds[1])
+
+
+def test_verbose_prints_sklearn_style(capsys):
+    X, y = blobs()
+    GDClassifier(max_iter=2, verbose=True, random_state=0, n_threads=1).fit(X, y)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Iteration 1, loss = ") and out[1].startswith("Iteration 2, loss = ")
+
+
+# ------------------------------------------------------------------ errors
+@pytest.mark.parametrize("params, match", [
+    (dict(hidden_layer_sizes=(0,)), "hidden_layer_sizes"),
+    (dict(activation="softmax"), "activation"),
+    (dict(solver="lbfgs"), "solver"),
+    (dict(alpha=-1.0), "alpha"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(learning_rate="bogus"), "learning_rate"),
+    (dict(learning_rate_init=0.0), "learning_rate_init"),
+    (dict(max_iter=0), "max_iter"),
+    (dict(validation_fraction=1.0), "validation_fraction"),
+    (dict(momentum=1.0, solver="sgd"), "momentum"),
+    (dict(dtype="int32"), "dtype"),
+    (dict(loss="mse"), "loss"),
+    (dict(n_threads=0), "n_threads"),
+    (dict(class_weight="often"), "class_weight"),
+])
+def test_bad_parameters_raise_in_fit_not_init(params, match):
+    X, y = blobs(n_samples=20)
+    est = GDClassifier(**params)  # storing never raises
+    with pytest.raises(ValueError, match=match):
+        est.fit(X, y)
+
+
+def test_regressor_bad_loss_and_divergence():
+    X, y = regression(n_samples=50)
+    with pytest.raises(ValueError, match="loss"):
+        GDRegressor(loss="cross_entropy").fit(X, y)
+    with pytest.raises(ValueError, match="diverged"):
+        GDRegressor(solver="sgd", learning_rate_init=1e4, max_iter=50, random_state=0,
+                    n_threads=1).fit(X * 1e3, y * 1e3)
+
+
+def test_one_class_is_refused_with_sklearns_wording():
+    with pytest.raises(ValueError, match="1 class"):
+        GDClassifier().fit(np.ones((5, 2)), ["a"] * 5)
+
+
+def test_import_gdcore_does_not_need_sklearn():
+    code = ("import sys; sys.modules['sklearn'] = None\n"
+            "import gdcore\n"
+            "assert 'gdcore.sklearn' not in sys.modules\n"
+            "try:\n    import gdcore.sklearn\nexcept ImportError as exc:\n"
+            "    assert 'scikit-learn' in str(exc), exc\nelse:\n    raise SystemExit('imported')\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_equal_sample_weights_are_no_weights():
+    """Equal weights leave each batch's weighted mean loss as the plain mean (to the bit); the
+    penalty, divided by the batch's sum of weights as in scikit-learn, is what they change."""
+    X, y = blobs()
+    params = dict(hidden_layer_sizes=(16,), max_iter=10, random_state=0, dtype="float32",
+                  n_threads=1)
+    plain = GDClassifier(alpha=0.0, **params).fit(X, y).decision_function(X)
+    threes = GDClassifier(alpha=0.0, **params).fit(X, y, sample_weight=np.full(len(y), 3.0))
+    assert_array_equal(threes.decision_function(X), plain)
+    heavy = GDClassifier(alpha=1.0, **params).fit(X, y, sample_weight=np.full(len(y), 3.0))
+    light = GDClassifier(alpha=1.0 / 3.0, **params).fit(X, y)
+    assert_allclose(heavy.decision_function(X), light.decision_function(X), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name, optimizer", [
+    ("sgd", gd.optim.SGD(lr=0.02, momentum=0.9, nesterov=True)),
+    ("adam", gd.optim.Adam(lr=0.01)),
+    ("rmsprop", gd.optim.RMSprop(lr=0.01)),
+    ("adagrad", gd.optim.Adagrad(lr=0.1, eps=1e-8)),
+])
+def test_optimizer_object_is_the_named_solver(name, optimizer):
+    """An Optimizer object as solver gets the same treatment as the name (the ½ of mse folded
+    into it) and is not changed by fit."""
+    X, y = regression()
+    params = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0, n_threads=1)
+    lr = optimizer.lr
+    by_object = GDRegressor(solver=optimizer, **params).fit(X, y)
+    by_name = GDRegressor(solver=name, learning_rate_init=lr, **params).fit(X, y)
+    assert by_object.loss_curve_ == by_name.loss_curve_
+    assert optimizer.lr == lr and optimizer.state == {}
+
+
+def test_ctrl_c_ends_training_like_sklearn(monkeypatch):
+    """Ctrl-C during fit (gdcore raises KeyboardInterrupt between two batches, its history
+    holding the finished epochs) ends training with a warning, as scikit-learn's MLP does."""
+    original = Sequential.fit
+
+    def interrupted_fit(self, *args, **kwargs):
+        original(self, *args, **{**kwargs, "epochs": 2})
+        raise KeyboardInterrupt
+
+    X, y = blobs()
+    monkeypatch.setattr(Sequential, "fit", interrupted_fit)
+    with pytest.warns(UserWarning, match="interrupted"):
+        est = GDClassifier(max_iter=50, random_state=0, n_threads=1).fit(X, y)
+    assert est.n_iter_ == 2 and len(est.loss_curve_) == 2  # the epochs gdcore finished
