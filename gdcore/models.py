@@ -275,6 +275,13 @@ class Sequential:
         self.history_ = state["history"]
         self._rng.bit_generator.state = state["rng"]
 
+    def save(self, path, optimizer=None):
+        """Save structure, parameters, generator state, last loss and, when given, the
+        optimizer's hyperparameters and state to one versioned .npz file, atomically (a failed
+        save leaves the previous file as it was). ``gdcore.load(path)`` reads it back."""
+        from . import io  # here: gdcore.io imports this module
+        io.save(self, path, optimizer=optimizer)
+
     def get_weights(self):
         """Return copies of the parameters: ``[W_0, b_0, W_1, b_1, ...]``."""
         return [array.copy() for layer in self._dense for array in (layer.W, layer.b)]
