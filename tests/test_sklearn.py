@@ -1,6 +1,7 @@
 """scikit-learn estimators: scikit-learn's estimator checks, pipelines, grid search, clone and
 pickle, the digits, parity with MLPClassifier/MLPRegressor's objective and stopping rule, the
 chunked training loop, partial_fit, warm_start, early stopping, weights and errors."""
+import os
 import math
 import pickle
 import subprocess
@@ -474,7 +475,8 @@ def test_import_gdcore_does_not_need_sklearn():
             "assert 'gdcore.sklearn' not in sys.modules\n"
             "try:\n    import gdcore.sklearn\nexcept ImportError as exc:\n"
             "    assert 'scikit-learn' in str(exc), exc\nelse:\n    raise SystemExit('imported')\n")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # not from the repository root, where the uncompiled source folder would shadow gdcore
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(__file__))
 
 
 def test_equal_sample_weights_are_no_weights():
