@@ -172,6 +172,29 @@ int64_t GD(gd_forward_workspace_len)(const gd_ctx *ctx, const gd_net *net)
     return (int64_t)MAX(ctx->n_threads, 1) * 2 * GD_PREDICT_ROWS * widest_hidden(net);
 }
 
+/* Forward pass of one chunk of rows into out, with `scratch` (2 × rows × widest hidden) for the
+ * hidden layers. Returns GD_ERR_NONFINITE for an inf or NaN in the chunk's input. */
+static gd_status forward_chunk(const gd_ctx *ctx, const gd_net *net, gd_real *const *W,
+                               gd_real *const *b, int64_t rows, const gd_real *in, gd_real *out,
+                               gd_real *scratch, int64_t slice)
+{
+    gd_real *ping = scratch, *pong = scratch + slice / 2, *buf;
+    int64_t l;
+    /* The input is checked here, in the pass that reads it anyway, not by the caller. */
+    if (any_nonfinite(rows * net->sizes[0], in))
+        return GD_ERR_NONFINITE;
+    for (l = 0; l < net->n_layers; l++) {
+        const int64_t n_in = net->sizes[l], n_out = net->sizes[l + 1];
+        gd_real *dst = l == net->n_layers - 1 ? out : ping;
+        /* inference keeps only A: Z and A share the buffer */
+        GD(gd_dense_forward)(ctx, rows, n_in, n_out, in, n_in, W[l], n_out, b[l],
+                             (gd_act)net->acts[l], (gd_real)net->negative_slope, dst, dst, n_out);
+        in = dst;
+        buf = ping, ping = pong, pong = buf;
+    }
+    return GD_OK;
+}
+
 gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *params, int64_t n,
                          const gd_real *X, gd_real *out, gd_real *work, int64_t work_len)
 {
@@ -188,30 +211,26 @@ gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *pa
         return GD_ERR_WORKSPACE;
     param_views(net, (gd_real *)params, W, b);
 
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (n_threads > 1)
+    if (n_threads == 1) { /* no OpenMP call at all: a one-row predict is a few BLAS calls */
+        for (chunk = 0; chunk < n_chunks && status == GD_OK; chunk++) {
+            const int64_t r0 = chunk * GD_PREDICT_ROWS, rows = MIN(GD_PREDICT_ROWS, n - r0);
+            status = forward_chunk(ctx, net, W, b, rows, X + r0 * net->sizes[0],
+                                   out + r0 * net->sizes[L], work, slice);
+        }
+        return status;
+    }
+#pragma omp parallel for num_threads(n_threads) schedule(static)
     for (chunk = 0; chunk < n_chunks; chunk++) {
         int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        gd_real *ping = work + tid * slice, *pong = ping + slice / 2, *buf;
         const int64_t r0 = chunk * GD_PREDICT_ROWS, rows = MIN(GD_PREDICT_ROWS, n - r0);
-        const gd_real *in = X + r0 * net->sizes[0];
-        int64_t l;
-        /* The input is checked here, in the pass that reads it anyway, not by the caller. */
-        if (any_nonfinite(rows * net->sizes[0], in)) {
+        gd_status st = forward_chunk(ctx, net, W, b, rows, X + r0 * net->sizes[0],
+                                     out + r0 * net->sizes[L], work + tid * slice, slice);
+        if (st != GD_OK) {
 #pragma omp atomic write
-            status = GD_ERR_NONFINITE;
-            continue;
-        }
-        for (l = 0; l < L; l++) {
-            const int64_t n_in = net->sizes[l], n_out = net->sizes[l + 1];
-            gd_real *dst = l == L - 1 ? out + r0 * n_out : ping;
-            /* inference keeps only A: Z and A share the buffer */
-            GD(gd_dense_forward)(ctx, rows, n_in, n_out, in, n_in, W[l], n_out, b[l],
-                                 (gd_act)net->acts[l], (gd_real)net->negative_slope, dst, dst, n_out);
-            in = dst;
-            buf = ping, ping = pong, pong = buf;
+            status = st;
         }
     }
     return status;
