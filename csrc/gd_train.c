@@ -186,13 +186,18 @@ static gd_status forward_chunk(const gd_ctx *ctx, const gd_net *net, gd_real *co
     for (l = 0; l < net->n_layers; l++) {
         const int64_t n_in = net->sizes[l], n_out = net->sizes[l + 1];
         gd_real *dst = l == net->n_layers - 1 ? out : ping;
-        /* inference keeps only A: Z and A share the buffer */
-        GD(gd_dense_forward)(ctx, rows, n_in, n_out, in, n_in, W[l], n_out, b[l],
-                             (gd_act)net->acts[l], (gd_real)net->negative_slope, dst, dst, n_out);
+        /* inference keeps only A: Z and A share the buffer. Z is checked before the activation,
+         * which could hide an overflow (relu(−inf) = 0). */
+        GD(gd_dense_forward)(ctx, rows, n_in, n_out, in, n_in, W[l], n_out, b[l], GD_ACT_IDENTITY,
+                             (gd_real)net->negative_slope, dst, dst, n_out);
+        if (any_nonfinite(rows * n_out, dst))
+            return GD_ERR_OVERFLOW;
+        GD(gd_act_forward)((gd_act)net->acts[l], (gd_real)net->negative_slope, rows * n_out, dst, dst);
         in = dst;
         buf = ping, ping = pong, pong = buf;
     }
-    return GD_OK;
+    /* finite inputs can still overflow (inf − inf = NaN): never hand back a silent NaN */
+    return any_nonfinite(rows * net->sizes[net->n_layers], out) ? GD_ERR_OVERFLOW : GD_OK;
 }
 
 gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *params, int64_t n,
@@ -310,6 +315,13 @@ static void run_batch(GD(batch_job) *j)
             GD(gd_dense_forward)(ctx, r1 - r0, n_in, c1 - c0, in + r0 * n_in, n_in, W[k] + c0,
                                  n_out, b[k] + c0, (gd_act)net->acts[k], slope,
                                  s.Z[k] + r0 * n_out + c0, s.A[k] + r0 * n_out + c0, n_out);
+            /* an overflowed pre-activation can vanish behind the activation (relu(−inf) = 0):
+             * refuse the batch here, as a non-finite loss */
+            for (r = r0; r < r1; r++)
+                if (any_nonfinite(c1 - c0, s.Z[k] + r * n_out + c0)) {
+#pragma omp atomic write
+                    j->status = GD_ERR_NONFINITE;
+                }
             if (rate > 0) { /* M = A ⊙ mask/(1 − rate); A stays whole for act' */
                 const gd_real scale = (gd_real)(1.0 / (1.0 - rate));
                 for (r = r0; r < r1; r++) {
@@ -418,6 +430,11 @@ static void run_batch(GD(batch_job) *j)
                 slots[slot] = state->slots[slot] != NULL ? state->slots[slot] + p0 : NULL;
             GD(gd_optim_update)(opt, lr, state->step + 1, len, state->grads + p0,
                                 state->params + p0, slots);
+            /* finite gradients can still step the weights past the type's range */
+            if (any_nonfinite(len, state->params + p0)) {
+#pragma omp atomic write
+                j->status = GD_ERR_OVERFLOW;
+            }
         }
     }
 }

@@ -37,7 +37,8 @@ gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *pa
  * rows 0..B). When opt != NULL, then one optimizer step with learning rate lr on state (and
  * state->step += 1), with the network's dropout masks drawn from dropout_key (gd_dropout.h). *loss_out = batch loss including penalties; *correct_out (may be NULL)
  * = the number of rows classified right (see gd_loss_rows). A non-finite loss or gradient
- * returns GD_ERR_NONFINITE before any parameter changes. */
+ * returns GD_ERR_NONFINITE before any parameter changes; GD_ERR_OVERFLOW when the step itself
+ * took a parameter past the type's range (the caller restores its copy: the C core keeps none). */
 gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss *loss,
                             const gd_optim *opt, double lr, const GD(gd_data) *data,
                             const int64_t *rows, int64_t B, uint64_t dropout_key,

@@ -14,6 +14,7 @@ cdef extern from "gdcore.h" nogil:
         GD_ERR_LABEL
         GD_ERR_WORKSPACE
         GD_INTERRUPTED
+        GD_ERR_OVERFLOW
 
     ctypedef void (*gd_sgemm_fn)(int, int, int64_t, int64_t, int64_t, float, const float *, int64_t,
                                  const float *, int64_t, float, float *, int64_t) noexcept nogil

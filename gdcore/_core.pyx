@@ -97,6 +97,7 @@ ERR_NONFINITE = GD_ERR_NONFINITE
 ERR_LABEL = GD_ERR_LABEL
 ERR_WORKSPACE = GD_ERR_WORKSPACE
 INTERRUPTED = GD_INTERRUPTED
+ERR_OVERFLOW = GD_ERR_OVERFLOW
 
 
 # Ctrl-C during training: while the GIL is released Python's own SIGINT handler cannot run, so a

@@ -16,6 +16,8 @@ from threadpoolctl import ThreadpoolController
 from . import _core
 
 _controller = None
+#: Largest n_threads accepted (more threads than cores is allowed, and gives the same bits).
+MAX_THREADS = 4096
 
 
 def usable_cores():
@@ -34,8 +36,10 @@ def resolve_n_threads(n_threads):
     """
     if n_threads is None or (isinstance(n_threads, numbers.Integral) and n_threads == -1):
         return max(1, min(_core.max_threads(), usable_cores()))
-    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral) or n_threads < 1:
-        raise ValueError(f"n_threads must be None, -1 or a positive int, got {n_threads!r}")
+    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral) \
+            or not 1 <= n_threads <= MAX_THREADS:
+        raise ValueError(f"n_threads must be None, -1 or an int in [1, {MAX_THREADS}], "
+                         f"got {n_threads!r}")
     return int(n_threads)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 def _as_array(value, name):
     try:
         return np.asarray(value)
-    except (TypeError, ValueError) as exc:  # ragged lists, unconvertible objects
+    except (TypeError, ValueError, OverflowError) as exc:  # ragged lists, unconvertible objects
         raise ValueError(f"{name} cannot be read as a rectangular array: {exc}") from None
 
 
@@ -34,6 +34,8 @@ def check_X(X, n_features, dtype, name="X", check_finite=True):
             arr = arr.astype(np.float64)
         except (TypeError, ValueError):
             raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}") from None
+        except OverflowError:
+            raise ValueError(f"{name} holds a number too large for float64") from None
     if arr.ndim == 1 and n_features == 1:
         arr = arr.reshape(-1, 1)
     if arr.ndim != 2:
@@ -63,6 +65,8 @@ def check_y(y, loss, n_samples, n_outputs, dtype, name="y"):
             arr = arr.astype(np.float64)
         except (TypeError, ValueError):
             raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}") from None
+        except OverflowError:
+            raise ValueError(f"{name} holds a number too large for float64") from None
     if arr.shape[:1] != (n_samples,):
         raise ValueError(f"{name} has {arr.shape[0] if arr.ndim else 0} samples but X has {n_samples}")
     if loss.targets == "index":

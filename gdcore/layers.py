@@ -10,21 +10,23 @@ INITIALIZERS = ("auto", "he_uniform", "he_normal", "glorot_uniform", "glorot_nor
 _ACTIVATION_ALIASES = {"linear": "identity", "none": "identity"}
 
 
-def check_activation(activation):
+def check_activation(activation, name="activation"):
     """Return the canonical activation name, or raise ValueError naming the allowed ones."""
     if activation is None:
         return "identity"
     if isinstance(activation, str):
-        name = activation.lower()
-        name = _ACTIVATION_ALIASES.get(name, name)
-        if name in ACTIVATIONS:
-            return name
-    raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        canonical = activation.lower()
+        canonical = _ACTIVATION_ALIASES.get(canonical, canonical)
+        if canonical in ACTIVATIONS:
+            return canonical
+    raise ValueError(f"{name} must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
 
 
 def _check_size(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    # BLAS takes 32-bit sizes: a layer wider than that could not be multiplied
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or not 1 <= value <= 2**31 - 1:
+        raise ValueError(f"{name} must be a positive int below 2**31, got {value!r}")
     return int(value)
 
 

@@ -11,7 +11,7 @@ from . import _core, losses, optim, schedules
 from . import callbacks as callbacks_module
 from ._threads import blas_single_thread, resolve_n_threads
 from ._validation import (check_non_negative_number, check_positive_int, check_X, check_y)
-from .layers import NEGATIVE_SLOPE, ACTIVATIONS, Dense, Dropout
+from .layers import NEGATIVE_SLOPE, ACTIVATIONS, Dense, Dropout, check_activation
 
 _MAX_LAYERS = 64  # csrc/gd_train.c GD_MAX_LAYERS
 _PREDICT_CHUNK_ROWS = 128  # csrc/gd_train.c GD_PREDICT_ROWS: one chunk runs without threads
@@ -159,7 +159,11 @@ class Sequential:
     """
 
     def __init__(self, layers, *, dtype="float32", seed=0):
-        layers = list(layers) if not isinstance(layers, (Dense, Dropout)) else [layers]
+        if isinstance(layers, (Dense, Dropout)):
+            layers = [layers]
+        elif isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+            raise TypeError(f"layers must be a list of gdcore.Dense/Dropout, got {type(layers).__name__}")
+        layers = list(layers)
         for i, layer in enumerate(layers):
             if not isinstance(layer, (Dense, Dropout)):
                 raise TypeError(f"layers[{i}] must be a gdcore.Dense or gdcore.Dropout, "
@@ -198,11 +202,18 @@ class Sequential:
         for i, layer in enumerate(layers):
             if isinstance(layer, Dropout):
                 rates[dense.index(layers[i - 1])] = layer.rate
+        n_params = sum((layer.n_in + 1) * layer.n_out for layer in dense)
+        if n_params * dtype.itemsize > 2**40:
+            raise ValueError(f"layers: the model would have {n_params} parameters, more than fit "
+                             "in memory")
         self._network = _core.Network(
             sizes, acts, NEGATIVE_SLOPE, np.array([layer.l1 for layer in dense]),
             np.array([layer.l2 for layer in dense]), rates if rates.any() else None)
-        self._params = np.zeros(self._network.n_params, dtype=self.dtype)
-        self._grads = np.zeros_like(self._params)
+        try:
+            self._params = np.zeros(n_params, dtype=self.dtype)
+            self._grads = np.zeros_like(self._params)
+        except MemoryError:
+            raise ValueError(f"layers: cannot allocate the model's {n_params} parameters") from None
         self._grad_views = []
         offset = 0
         for layer in dense:
@@ -289,13 +300,19 @@ class Sequential:
     def set_weights(self, weights):
         """Copy ``[W_0, b_0, W_1, b_1, ...]`` into the model. Everything is checked before anything
         is written, so a bad list leaves the model unchanged."""
+        if isinstance(weights, (str, bytes, np.ndarray)) or not hasattr(weights, "__iter__"):
+            raise TypeError(f"weights must be a list of arrays [W_0, b_0, ...], got "
+                            f"{type(weights).__name__}")
         weights = list(weights)
         expected = [array for layer in self._dense for array in (layer.W, layer.b)]
         if len(weights) != len(expected):
             raise ValueError(f"weights must hold {len(expected)} arrays [W_0, b_0, ...], got {len(weights)}")
         converted = []
         for i, (new, old) in enumerate(zip(weights, expected)):
-            arr = np.asarray(new)
+            try:
+                arr = np.asarray(new)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise ValueError(f"weights[{i}] cannot be read as an array: {exc}") from None
             if arr.dtype.kind not in "biuf":
                 raise TypeError(f"weights[{i}] must be real-valued, got dtype {arr.dtype}")
             if arr.shape != old.shape:
@@ -326,6 +343,17 @@ class Sequential:
         y = check_y(y, loss, n_samples, self.n_outputs, self.dtype, name)
         return (None, y) if loss.targets == "index" else (y, None)
 
+    def _snapshot(self, state):
+        """Copies of the parameters and the optimizer's state, to undo a step that overflowed."""
+        return (self._params.copy(), [slot.copy() for slot in state["slots"]], state["step"])
+
+    def _restore(self, snapshot, state):
+        params, slots, step = snapshot
+        self._params[...] = params
+        for slot, saved in zip(state["slots"], slots):
+            slot[...] = saved
+        state["step"] = step
+
     def _run_epoch(self, epoch, seed, n_threads, loss_spec, opt_spec, lrs, state, slots, X, y_real,
                    y_index, weights, perm, batch_size, n_batches, work, interruptible,
                    on_divergence, progress, callbacks):
@@ -334,6 +362,7 @@ class Sequential:
         trained on, batches skipped, (epoch, batch) or None when training must stop)."""
         loss_sum, correct, rows_used, skipped = 0.0, 0.0, X.shape[0], 0
         first = 0
+        snapshot = self._snapshot(state)  # one copy per epoch, to undo an overflowing update
         batch_callbacks = [cb for cb in callbacks if cb.batch_frequency]
         step = min([progress.batches_per_update()] + [cb.batch_frequency for cb in batch_callbacks])
         while first < n_batches:
@@ -361,6 +390,16 @@ class Sequential:
                 rows_used -= min(batch_size, X.shape[0] - bad_batch * batch_size)
                 first = bad_batch + 1
                 continue
+            if status == _core.ERR_OVERFLOW:
+                # An update stepped a weight past the dtype's range: that batch's update cannot be
+                # undone in place, so the weights go back to the start of the epoch.
+                self._restore(snapshot, state)
+                if on_divergence == "raise":
+                    raise DivergenceError(
+                        f"fit: the update of epoch {epoch}, batch {bad_batch} took a weight past "
+                        f"the range of {self.dtype.name}; the weights are restored to the start of "
+                        f"epoch {epoch}. Try a smaller learning rate", epoch=epoch, batch=bad_batch)
+                return loss_sum, correct, rows_used, skipped, (epoch, bad_batch)
             _raise_for_status(status, "fit")
             progress.update(epoch, end)
             for callback in batch_callbacks:
@@ -413,6 +452,7 @@ class Sequential:
     def _forward(self, X, n_threads, name="X", converted=False):
         """Network output for a validated X; the C core checks X for inf/NaN as it reads it."""
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        n_threads = min(n_threads, -(-X.shape[0] // _PREDICT_CHUNK_ROWS))  # the team C will use
         work = self._workspace("forward", self._network.forward_workspace_len(
             n_threads, self.dtype == np.float64))
         with blas_single_thread():
@@ -420,6 +460,9 @@ class Sequential:
         if status == _core.ERR_NONFINITE:
             raise ValueError(f"{name} contains NaN or infinity"
                              + (f" (after conversion to {self.dtype.name})" if converted else ""))
+        if status == _core.ERR_OVERFLOW:
+            raise ValueError(f"{name}: the network's output overflows to inf or NaN for these finite "
+                             f"inputs; their values are too large for this {self.dtype.name} model")
         _raise_for_status(status, "predict")
         return out
 
@@ -571,10 +614,16 @@ class Sequential:
             state = opt._state_for(self)
             work = self._workspace("train", self._network.train_workspace_len(
                 X.shape[0], self.dtype == np.float64))
+            snapshot = self._snapshot(state)
             status, loss_sum, _, state["step"], _ = _core.train(
                 self._network, n_threads, loss.spec(l1, l2), opt.spec(), None, self._params,
                 self._grads, opt.slots(self), state["step"], X, y_real, y_index, weights, None,
                 X.shape[0], 0, 1, work, False, int(self._rng.integers(2**63)))
+            if status == _core.ERR_OVERFLOW:
+                self._restore(snapshot, state)
+                raise DivergenceError("train_step: the update took a weight past the range of "
+                                      f"{self.dtype.name}; the weights are restored. Try a smaller "
+                                      "learning rate or weight decay", epoch=None, batch=0)
             _raise_for_status(status, "train_step")
         return loss_sum / X.shape[0]
 
@@ -668,9 +717,8 @@ class Sequential:
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         if on_divergence not in ("raise", "stop", "ignore"):
             raise ValueError(f"on_divergence must be 'raise', 'stop' or 'ignore', got {on_divergence!r}")
-        if seed is None:
-            seed = int(self._rng.integers(2**63))
-        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                                 or seed < 0):
             raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
         callbacks = callbacks_module.check(callbacks)
         if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) \
@@ -712,6 +760,8 @@ class Sequential:
         progress = _Progress(int(verbose), epochs, n_batches)
         loss_spec, opt_spec = loss.spec(l1, l2), opt.spec()
         weights = self._sample_weights(sample_weight, class_weight, y_index, loss, n_samples)
+        if seed is None:  # drawn only now: a refused fit leaves the model's generator alone
+            seed = int(self._rng.integers(2**63))
         interruptible = threading.current_thread() is threading.main_thread()
         self.history_ = history
         self.loss_ = loss
@@ -788,7 +838,11 @@ class MLP(Sequential):
 
     def __init__(self, sizes, *, activation="relu", output_activation="identity", dtype="float32",
                  seed=0):
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+            raise TypeError(f"sizes must be a list of layer sizes, got {type(sizes).__name__}")
         sizes = list(sizes)
+        check_activation(activation, "activation")
+        check_activation(output_activation, "output_activation")
         if len(sizes) < 2:
             raise ValueError(f"sizes must list at least an input and an output size, got {sizes!r}")
         layers = [Dense(sizes[i], sizes[i + 1],

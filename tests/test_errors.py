@@ -182,7 +182,7 @@ def test_bad_epochs(model, good, value):
 @pytest.mark.parametrize("value", [0, -2, 1.5, "2", True])
 @pytest.mark.parametrize("method", X_METHODS)
 def test_bad_n_threads(model, good, method, value):
-    assert_rejected(model, ValueError, r"^n_threads must be None, -1 or a positive int", call,
+    assert_rejected(model, ValueError, r"^n_threads must be None, -1 or an int in \[1, 4096\]", call,
                     model, method, *good, n_threads=value)
 
 
@@ -228,7 +228,7 @@ def test_unknown_activation():
             gd.Dense(2, 3, activation=bad)
     with pytest.raises(ValueError, match=r"^activation must be one of"):
         gd.MLP([2, 3, 1], activation="swish")
-    with pytest.raises(ValueError, match=r"^activation must be one of"):
+    with pytest.raises(ValueError, match=r"^output_activation must be one of"):
         gd.MLP([2, 3, 1], output_activation="softmax")
     # the aliases that are allowed
     assert gd.Dense(2, 3, activation=None).activation == "identity"

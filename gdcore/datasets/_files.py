@@ -3,6 +3,8 @@
 import gzip
 import math
 import os
+import struct
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -126,7 +128,7 @@ def load_mnist(path, kind="train"):
         If `kind` is unknown or a file is malformed: wrong magic number,
         truncated, trailing bytes, or image and label counts that differ.
     """
-    if kind not in MNIST_PREFIXES:
+    if not isinstance(kind, str) or kind not in MNIST_PREFIXES:
         raise ValueError(f"kind must be 'train' or 'test', got {kind!r}")
     folder = Path(path)
     if not folder.is_dir():
@@ -145,6 +147,42 @@ def load_mnist(path, kind="train"):
     X = images.reshape(len(images), -1).astype(np.float32)
     y = labels.astype(np.int64)
     return X, y
+
+
+# Deflate cannot compress by more than about 1032:1, so a member that claims to inflate further
+# lies about its size; and nothing here needs more than this many bytes per array.
+_MAX_INFLATION = 1100
+_MAX_MEMBER_BYTES = 1 << 36
+
+
+def _read_npy_member(archive, member, path):
+    """One .npy member, refusing object arrays, and checking every declared size against the
+    archive before allocating anything (np.load trusts the header's shape)."""
+    info = archive.getinfo(member)
+    if info.file_size > _MAX_MEMBER_BYTES or \
+            info.file_size > _MAX_INFLATION * max(info.compress_size, 1) + 4096:
+        raise ValueError(f"{path}: {member} declares {info.file_size} bytes, more than its "
+                         f"{info.compress_size} stored bytes can hold")
+    with archive.open(member) as stream:
+        try:
+            version = np.lib.format.read_magic(stream)
+            if version == (1, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream)
+            else:
+                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream)
+        except (ValueError, TypeError, SyntaxError) as exc:
+            raise ValueError(f"{path}: {member} is not a .npy array ({exc})") from None
+        if dtype.hasobject:  # unpickling a file can run arbitrary code
+            raise ValueError(f"{path}: {member} holds Python objects (pickled); refused")
+        n_bytes = math.prod(shape) * dtype.itemsize
+        if n_bytes > info.file_size - stream.tell():  # trailing bytes are ignored, as np.load does
+            raise ValueError(f"{path}: {member} declares shape {shape} ({n_bytes} bytes) but "
+                             f"holds {info.file_size - stream.tell()} bytes of data")
+        data = stream.read(n_bytes)
+    if len(data) != n_bytes:
+        raise ValueError(f"{path}: {member} is truncated")
+    order = "F" if fortran_order else "C"
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order=order).copy(order="C")
 
 
 def load_npz(path):
@@ -168,18 +206,27 @@ def load_npz(path):
         If the file is not an .npz archive, lacks ``X`` or ``y``, holds
         object arrays, or ``X`` and ``y`` differ in length.
     """
-    # allow_pickle=False: unpickling a file can run arbitrary code.
-    archive = np.load(os.fspath(path), allow_pickle=False)
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path}: not an .npz archive")
-    with archive:
-        missing = [key for key in ("X", "y") if key not in archive.files]
-        if missing:
-            raise ValueError(
-                f"{path}: missing array(s) {missing}; found {archive.files}"
-            )
-        X = archive["X"]
-        y = archive["y"]
+    name = os.fspath(path)
+    if os.path.isdir(name):
+        raise ValueError(f"{path}: is a folder, not an .npz file")
+    try:
+        with zipfile.ZipFile(name) as archive:
+            members = archive.namelist()
+            missing = [key for key in ("X", "y") if f"{key}.npy" not in members]
+            if missing:
+                found = [m[:-4] if m.endswith(".npy") else m for m in members]
+                raise ValueError(f"{path}: missing array(s) {missing}; found {found}")
+            X = _read_npy_member(archive, "X.npy", path)
+            y = _read_npy_member(archive, "y.npy", path)
+    except FileNotFoundError:
+        raise
+    except ValueError as exc:
+        if str(exc).startswith(f"{path}:"):
+            raise
+        raise ValueError(f"{path}: not a readable .npz archive ({exc})") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError,
+            struct.error) as exc:  # damaged, truncated, encrypted or exotic archives
+        raise ValueError(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
     if X.ndim < 1 or y.ndim != 1:
         raise ValueError(
             f"{path}: X must have at least 1 dimension and y exactly 1; "
