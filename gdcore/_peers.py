@@ -1,0 +1,432 @@
+"""One benchmark measurement per process: one epoch of the same MLP in gdcore or in a peer.
+
+``gdcore bench --peers ...`` (gdcore/bench.py) starts this file once per (framework, shape,
+threads), as a script::
+
+    python path/to/gdcore/_peers.py --framework torch --setup setup.npz --batch-size 64 \
+        --threads 1 --cpus 0 --repeats 3 --out result
+
+so that the CPU affinity and the thread settings (OMP/OPENBLAS/MKL_NUM_THREADS, XLA_FLAGS) are in
+place before NumPy or the framework is loaded, and so that frameworks never share a process
+(each brings its own OpenMP and BLAS). Nothing heavy is imported at module level for that reason;
+``gdcore`` itself is imported only by the gdcore and NumPy-reference trainers.
+
+Every trainer runs the same epoch: the float32 data of :func:`synthetic_mnist`, the rows in the
+order of the permutation in the setup file (gdcore's ``epoch_permutation(n, 0, 0)``), batches of
+``batch_size`` rows with a smaller last batch when ``batch_size`` does not divide ``n``, starting
+from the weights in the setup file (gdcore's ``MLP(sizes, seed=0)``), relu hidden layers,
+identity output, softmax cross-entropy (mean over the batch) and SGD with Nesterov momentum in
+PyTorch's form (``v ← μv + g``, ``p ← p − lr·(g + μv)``, ``v`` starting at zero).
+
+What one timed run covers: from the framework's copy of the data set (made once, untimed:
+``torch.from_numpy``, ``jax.device_put``) and freshly reset weights and optimizer state (untimed)
+to the trained weights, including each batch's row gather through the permutation and, for JAX,
+``block_until_ready``. Every framework first trains one untimed warm-up epoch (JAX compiles
+there; the others start their thread pools and fault in their memory). The loss reported is
+the epoch's mean training loss ``Σ_b loss_b·B_b / n`` (each batch's loss before its update), as
+gdcore's ``History`` and scikit-learn's ``loss_`` define it.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+
+LR, MOMENTUM = 0.01, 0.9
+
+#: name → (label in tables, module that must be importable)
+FRAMEWORKS = {
+    "gdcore": ("gdcore", "gdcore"),
+    "numpy": ("NumPy reference", "numpy"),
+    "torch": ("PyTorch eager", "torch"),
+    "sklearn": ("scikit-learn MLPClassifier", "sklearn"),
+    "jax": ("JAX jit per step", "jax"),
+    "jax_scan": ("JAX jit + lax.scan epoch", "jax"),
+}
+
+
+def synthetic_mnist(n_samples, seed=0):
+    """MNIST-shaped data: 784 features in [0, 1), labels 0..9 (float32 X, int64 y)."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    return rng.random((n_samples, 784), dtype=np.float32), rng.integers(0, 10, n_samples)
+
+
+def _batches(n_samples, batch_size):
+    """(start, stop) of every batch: full batches, then the smaller last one if any."""
+    return [(start, min(start + batch_size, n_samples)) for start in range(0, n_samples, batch_size)]
+
+
+class _Trainer:
+    """reset() restores the initial weights and optimizer state (untimed); epoch() trains one
+    epoch and returns its mean loss (timed); weights() gives [W0, b0, ...] with W of shape
+    (n_in, n_out) as NumPy arrays."""
+
+    def __init__(self, X, y, perm, init, batch_size, threads):
+        self.X, self.y, self.perm, self.init = X, y, perm, init
+        self.batch_size = min(batch_size, X.shape[0])
+        self.threads = threads
+        self.sizes = [init[0].shape[0]] + [W.shape[1] for W in init[0::2]]
+
+    def warm_up(self):
+        """One untimed epoch: JAX compiles here; the others fault in their workspace, start
+        their thread pools and fill the caches, which costs up to 2x on a first epoch here."""
+        self.reset()
+        self.epoch()
+
+    def version(self):
+        return ""
+
+
+class GdcoreTrainer(_Trainer):
+    def __init__(self, *args):
+        super().__init__(*args)
+        import numpy as np
+        import gdcore
+        self.gd = gdcore
+        if not np.array_equal(self.perm, gdcore.epoch_permutation(len(self.perm), 0, 0)):
+            raise ValueError("gdcore's fit(seed=0) visits rows in epoch_permutation(n, 0, 0); "
+                             "the setup file holds another permutation")
+
+    def version(self):
+        return self.gd.__version__
+
+    def reset(self):
+        self.model = self.gd.MLP(self.sizes, activation="relu", seed=0)
+        self.model.set_weights(self.init)
+        self.optimizer = self.gd.optim.SGD(lr=LR, momentum=MOMENTUM, nesterov=True)
+
+    def epoch(self):
+        history = self.model.fit(self.X, self.y, optimizer=self.optimizer, epochs=1,
+                                 batch_size=self.batch_size, seed=0, n_threads=self.threads,
+                                 verbose=0)
+        return history.history["loss"][0]
+
+    def weights(self):
+        return self.model.get_weights()
+
+    def roofline(self, repeats):
+        """(median seconds, FLOPs) of the epoch's GEMMs alone, BLAS on ``threads`` threads."""
+        import statistics
+        import numpy as np
+        from threadpoolctl import threadpool_limits
+        sizes = np.array(self.sizes, dtype=np.int64)
+        with threadpool_limits(self.threads, user_api="blas"):
+            runs = [self.gd._core.gemm_epoch_seconds(sizes, self.batch_size, self.X.shape[0])
+                    for _ in range(repeats)]
+        return statistics.median(seconds for seconds, _ in runs), runs[0][1]
+
+
+class NumpyTrainer(_Trainer):
+    def version(self):
+        import numpy as np
+        return np.__version__
+
+    def reset(self):
+        from gdcore.reference import ReferenceMLP
+        activations = ["relu"] * (len(self.sizes) - 2) + ["identity"]
+        self.reference = ReferenceMLP([w.copy() for w in self.init], activations)
+
+    def epoch(self):
+        return self.reference.train_epoch(self.X, self.y, self.perm, self.batch_size,
+                                          "cross_entropy", LR, momentum=MOMENTUM, nesterov=True)
+
+    def weights(self):
+        return self.reference.get_weights()
+
+
+class TorchTrainer(_Trainer):
+    def __init__(self, *args):
+        super().__init__(*args)
+        import torch
+        torch.set_num_threads(self.threads)
+        self.torch = torch
+        self.X_t, self.y_t = torch.from_numpy(self.X), torch.from_numpy(self.y)
+        self.perm_t = torch.from_numpy(self.perm)
+
+    def version(self):
+        return self.torch.__version__
+
+    def reset(self):
+        torch = self.torch
+        layers = []
+        for i in range(len(self.sizes) - 1):
+            linear = torch.nn.Linear(self.sizes[i], self.sizes[i + 1])
+            with torch.no_grad():  # torch keeps the weight as (n_out, n_in): W.T
+                linear.weight.copy_(torch.from_numpy(self.init[2 * i].T))
+                linear.bias.copy_(torch.from_numpy(self.init[2 * i + 1]))
+            layers.append(linear)
+            if i < len(self.sizes) - 2:
+                layers.append(torch.nn.ReLU())
+        self.model = torch.nn.Sequential(*layers)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM,
+                                         nesterov=True)
+
+    def epoch(self):
+        cross_entropy = self.torch.nn.functional.cross_entropy
+        total = 0.0
+        for start, stop in _batches(len(self.perm_t), self.batch_size):
+            rows = self.perm_t[start:stop]
+            loss = cross_entropy(self.model(self.X_t.index_select(0, rows)),
+                                 self.y_t.index_select(0, rows))
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.item() * (stop - start)
+        return total / len(self.perm_t)
+
+    def weights(self):
+        out = []
+        for layer in self.model:
+            if isinstance(layer, self.torch.nn.Linear):
+                out += [layer.weight.detach().numpy().T.copy(), layer.bias.detach().numpy().copy()]
+        return out
+
+
+class SklearnTrainer(_Trainer):
+    """MLPClassifier(solver="sgd") fed the pre-permuted rows with shuffle=False, one partial_fit
+    per epoch. Its softmax output layer with log-loss is logits + cross-entropy, its gradient is
+    divided by the batch size, alpha=0 removes the L2 term, and its Nesterov step
+    (v ← μv − lr·g; p ← p + μv − lr·g) is PyTorch's with v scaled by −lr."""
+
+    def version(self):
+        import sklearn
+        return sklearn.__version__
+
+    def reset(self):
+        import numpy as np
+        from sklearn.neural_network import MLPClassifier
+        self.model = MLPClassifier(
+            hidden_layer_sizes=tuple(self.sizes[1:-1]), activation="relu", solver="sgd",
+            alpha=0.0, batch_size=self.batch_size, learning_rate="constant",
+            learning_rate_init=LR, momentum=MOMENTUM, nesterovs_momentum=True, shuffle=False,
+            max_iter=1, random_state=0)
+        # One partial_fit sets up the label binarizer, output activation and so on; then the
+        # weights are replaced and the optimizer dropped, so the timed call starts a fresh one
+        # (zero velocities) on the shared initial weights.
+        with warnings.catch_warnings():  # "batch_size larger than sample size: clipped"
+            warnings.simplefilter("ignore")
+            self.model.partial_fit(self.X[:2], self.y[:2], classes=np.arange(self.sizes[-1]))
+        self.model.coefs_ = [W.copy() for W in self.init[0::2]]
+        self.model.intercepts_ = [b.copy() for b in self.init[1::2]]
+        del self.model._optimizer
+
+    def epoch(self):
+        self.model.partial_fit(self.X[self.perm], self.y[self.perm])
+        return float(self.model.loss_)
+
+    def weights(self):
+        out = []
+        for W, b in zip(self.model.coefs_, self.model.intercepts_):
+            out += [W.copy(), b.copy()]
+        return out
+
+
+def _jax_functions():
+    """The jitted JAX step (one batch, size static) and scanned epoch (full batches)."""
+    from functools import partial
+    import jax
+    import jax.numpy as jnp
+
+    def loss_fn(params, X_batch, y_batch):
+        hidden = X_batch
+        for W, b in params[:-1]:
+            hidden = jax.nn.relu(hidden @ W + b)
+        W, b = params[-1]
+        log_p = jax.nn.log_softmax(hidden @ W + b)
+        return -jnp.mean(jnp.take_along_axis(log_p, y_batch[:, None], axis=1))
+
+    def sgd_step(params, velocity, X_batch, y_batch):
+        loss, grads = jax.value_and_grad(loss_fn)(params, X_batch, y_batch)
+        velocity = jax.tree_util.tree_map(lambda v, g: MOMENTUM * v + g, velocity, grads)
+        params = jax.tree_util.tree_map(lambda p, g, v: p - LR * (g + MOMENTUM * v),
+                                        params, grads, velocity)
+        return params, velocity, loss
+
+    @partial(jax.jit, static_argnames="size", donate_argnums=(0, 1))
+    def step(params, velocity, X, y, perm, start, size):
+        rows = jax.lax.dynamic_slice(perm, (start,), (size,))
+        return sgd_step(params, velocity, X[rows], y[rows])
+
+    @partial(jax.jit, static_argnames=("batch_size", "n_batches"), donate_argnums=(0, 1))
+    def scanned_epoch(params, velocity, X, y, perm, batch_size, n_batches):
+        def body(carry, rows):
+            params, velocity, loss = sgd_step(*carry, X[rows], y[rows])
+            return (params, velocity), loss
+        rows = perm[:n_batches * batch_size].reshape(n_batches, batch_size)
+        (params, velocity), losses = jax.lax.scan(body, (params, velocity), rows)
+        return params, velocity, losses
+
+    return step, scanned_epoch
+
+
+class JaxTrainer(_Trainer):
+    """One jitted call per batch (the last, smaller batch has its own compiled step)."""
+    scan = False
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        import numpy as np
+        import jax
+        self.jax = jax
+        self.X_j = jax.device_put(self.X)
+        self.y_j = jax.device_put(self.y.astype(np.int32))
+        self.perm_j = jax.device_put(self.perm.astype(np.int32))
+        self.step, self.scanned_epoch = _jax_functions()
+
+    def version(self):
+        return self.jax.__version__
+
+    def reset(self):
+        import numpy as np
+        put = self.jax.device_put
+        self.params = [(put(W), put(b)) for W, b in zip(self.init[0::2], self.init[1::2])]
+        self.velocity = [(put(np.zeros_like(W)), put(np.zeros_like(b)))
+                         for W, b in zip(self.init[0::2], self.init[1::2])]
+        self.jax.block_until_ready((self.params, self.velocity))
+
+    def epoch(self):
+        import jax.numpy as jnp
+        n_samples = len(self.perm)
+        weighted_losses = []  # stay on the device: no sync per step
+        if self.scan:
+            n_full = n_samples // self.batch_size
+            batches = [(n_full * self.batch_size, n_samples)] if n_samples % self.batch_size else []
+            if n_full:
+                self.params, self.velocity, losses = self.scanned_epoch(
+                    self.params, self.velocity, self.X_j, self.y_j, self.perm_j,
+                    batch_size=self.batch_size, n_batches=n_full)
+                weighted_losses.append(losses.sum() * self.batch_size)
+        else:
+            batches = _batches(n_samples, self.batch_size)
+        for start, stop in batches:
+            self.params, self.velocity, loss = self.step(
+                self.params, self.velocity, self.X_j, self.y_j, self.perm_j, start,
+                size=stop - start)
+            weighted_losses.append(loss * (stop - start))
+        total = jnp.sum(jnp.stack(weighted_losses))
+        self.jax.block_until_ready(self.params)
+        return float(total) / n_samples
+
+    def weights(self):
+        import numpy as np
+        out = []
+        for W, b in self.params:
+            out += [np.asarray(W), np.asarray(b)]
+        return out
+
+
+class JaxScanTrainer(JaxTrainer):
+    """The full batches of the epoch as one jitted jax.lax.scan, then the smaller last batch
+    (if any) through the per-step program."""
+    scan = True
+
+
+TRAINERS = {"gdcore": GdcoreTrainer, "numpy": NumpyTrainer, "torch": TorchTrainer,
+            "sklearn": SklearnTrainer, "jax": JaxTrainer, "jax_scan": JaxScanTrainer}
+
+
+def measure(framework, X, y, perm, init, batch_size, threads, repeats, max_seconds=None,
+            roofline=False):
+    """After one untimed warm-up epoch, train ``repeats`` epochs, each from the initial weights
+    and a fresh optimizer state, and time each epoch.
+
+    Returns a dict: ``times`` (seconds of each timed epoch), ``loss`` (mean training loss of
+    the last, the same for every run up to rounding), ``weights`` ([W0, b0, ...] after the
+    last), ``version``, ``capped`` (True when ``max_seconds`` stopped the runs early),
+    ``other_load`` (how many of this process's cores anything else kept busy during the timed
+    runs, from /proc/stat; None where unknown), and with ``roofline`` (gdcore only) ``roofline`` seconds and
+    ``flops``.
+    """
+    trainer = TRAINERS[framework](X, y, perm, init, batch_size, threads)
+    trainer.warm_up()
+    times, capped = [], False
+    busy_start, own_start, wall_start = _cpu_busy_seconds(), time.process_time(), time.perf_counter()
+    for run in range(repeats):
+        trainer.reset()
+        start = time.perf_counter()
+        loss = trainer.epoch()
+        times.append(time.perf_counter() - start)
+        if max_seconds is not None and sum(times) >= max_seconds and run + 1 < repeats:
+            capped = True
+            break
+    busy_end, own_end, wall_end = _cpu_busy_seconds(), time.process_time(), time.perf_counter()
+    other_load = None
+    if busy_start is not None and busy_end is not None:
+        other_load = max(0.0, (busy_end - busy_start) - (own_end - own_start)) / (wall_end - wall_start)
+    result = {"times": times, "loss": loss, "weights": trainer.weights(),
+              "version": trainer.version(), "capped": capped, "other_load": other_load}
+    if roofline:
+        result["roofline"], result["flops"] = trainer.roofline(repeats)
+    return result
+
+
+def _cpu_busy_seconds():
+    """CPU seconds that the CPUs this process may run on have spent busy or stolen by the
+    hypervisor (/proc/stat), or None where that is not known."""
+    try:
+        cpus = {f"cpu{cpu}" for cpu in os.sched_getaffinity(0)}
+        total = 0
+        with open("/proc/stat") as handle:
+            for line in handle:
+                fields = line.split()
+                if fields and fields[0] in cpus:
+                    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
+                    total += user + nice + system + irq + softirq + steal
+        return total / os.sysconf("SC_CLK_TCK")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def thread_environment(threads, framework=None):
+    """Environment variables that hold a framework to ``threads`` threads; set before import."""
+    env = {name: str(threads) for name in
+           ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    if framework in ("jax", "jax_scan") and threads == 1:
+        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    return env
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="one epoch in one framework (see gdcore bench)")
+    parser.add_argument("--framework", required=True, choices=sorted(TRAINERS))
+    parser.add_argument("--setup", required=True,
+                        help=".npz with perm and the initial weights W0, b0, W1, ...")
+    parser.add_argument("--batch-size", type=int, required=True)
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--cpus", help="comma-separated CPU ids to pin the process to")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-seconds", type=float,
+                        help="stop starting new runs once the timed runs total this long")
+    parser.add_argument("--out", required=True, help="writes OUT.json and OUT.npz (weights)")
+    args = parser.parse_args(argv)
+
+    # Before NumPy, BLAS, OpenMP or the framework is loaded: their thread pools size themselves
+    # from the affinity mask and these variables when they start.
+    if args.cpus:
+        os.sched_setaffinity(0, [int(cpu) for cpu in args.cpus.split(",")])
+    os.environ.update(thread_environment(args.threads, args.framework))
+
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(args.threads)  # NumPy's and SciPy's BLAS (numpy, sklearn, roofline)
+
+    with np.load(args.setup) as setup:
+        perm = setup["perm"]
+        init = [setup[f"w{i}"] for i in range(len(setup.files) - 1)]
+    X, y = synthetic_mnist(len(perm))
+    result = measure(args.framework, X, y, perm, init, args.batch_size, args.threads,
+                     args.repeats, args.max_seconds, roofline=args.framework == "gdcore")
+    np.savez(args.out + ".npz", *result.pop("weights"))
+    result["cpus"] = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    with open(args.out + ".json", "w") as handle:
+        json.dump(result, handle)
+
+
+if __name__ == "__main__":
+    # Run as a script, sys.path[0] is this package's folder, whose modules (optim, losses, ...)
+    # would shadow top-level names a framework may import; the installed gdcore is found anyway.
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    main()

@@ -1,0 +1,100 @@
+"""The peer benchmark suite (gdcore bench --peers): every peer trains the same epoch as gdcore."""
+import importlib.util
+
+import numpy as np
+import pytest
+
+import gdcore as gd
+from gdcore import _peers, bench
+
+SIZES, BATCH_SIZE = bench.SHAPES["small"]
+N_SAMPLES = 520  # 8 full batches of 64 and a last one of 8: the ragged batch is exercised too
+
+
+@pytest.fixture(scope="module")
+def epoch_setup():
+    X, y = _peers.synthetic_mnist(N_SAMPLES)
+    initial = gd.MLP(SIZES, activation="relu", seed=0).get_weights()
+    perm = gd.epoch_permutation(N_SAMPLES, 0, 0)
+    return X, y, perm, initial
+
+
+@pytest.fixture(scope="module")
+def gdcore_epoch(epoch_setup):
+    return _peers.measure("gdcore", *epoch_setup, BATCH_SIZE, threads=1, repeats=1)
+
+
+@pytest.mark.parametrize("peer", bench.PEERS)
+def test_each_peer_trains_the_same_epoch_as_gdcore(peer, epoch_setup, gdcore_epoch):
+    pytest.importorskip(_peers.FRAMEWORKS[peer][1])
+    X, y, perm, initial = epoch_setup
+    result = _peers.measure(peer, X, y, perm, initial, BATCH_SIZE, threads=1, repeats=1)
+    assert len(result["times"]) == 1 and result["times"][0] > 0
+    # Same weights, batches and math: the same loss, and the same trained weights up to float32
+    # rounding. Another row order, initialization, loss scaling or momentum rule is far off
+    # (the weight difference is then of the order of the update itself, i.e. ~1).
+    assert result["loss"] == pytest.approx(gdcore_epoch["loss"], rel=1e-5)
+    difference = bench._relative_weight_difference(result["weights"], gdcore_epoch["weights"],
+                                                   initial)
+    assert difference < 1e-3
+    for got, want in zip(result["weights"], gdcore_epoch["weights"]):
+        assert got.shape == want.shape and got.dtype == np.float32
+
+
+def test_weight_difference_tells_another_trajectory_apart(epoch_setup, gdcore_epoch):
+    X, y, perm, initial = epoch_setup
+    reversed_order = _peers.measure("numpy", X, y, perm[::-1].copy(), initial, BATCH_SIZE,
+                                    threads=1, repeats=1)
+    assert bench._relative_weight_difference(reversed_order["weights"], gdcore_epoch["weights"],
+                                             initial) > bench.WEIGHT_RTOL
+
+
+def test_suite_writes_the_table_and_the_plot(tmp_path, capsys):
+    markdown, png = tmp_path / "peers.md", tmp_path / "peers.png"
+    rows = bench.main(["--peers", "numpy", "--shapes", "small", "--threads", "1", "--repeats", "1",
+                       "--samples", "512", "--markdown", str(markdown), "--plot", str(png)])
+    assert [row["framework"] for row in rows] == ["roofline", "gdcore", "numpy"]
+    gdcore_row, numpy_row = rows[1], rows[2]
+    assert gdcore_row["ratio"] == 1.0 and rows[0]["seconds"] == gdcore_row["roofline"] > 0
+    assert gdcore_row["share"] == pytest.approx(gdcore_row["roofline"] / gdcore_row["seconds"])
+    assert numpy_row["loss"] == pytest.approx(gdcore_row["loss"], rel=1e-5)
+    assert not numpy_row["disagrees"] and len(numpy_row["cpus"]) == 1  # pinned to one core
+    expected_flops = 512 * 2 * (2 * 784 * 128 + 3 * 128 * 10)
+    assert numpy_row["gflop"] == pytest.approx(expected_flops / 1e9)
+    assert numpy_row["gflops"] == pytest.approx(numpy_row["gflop"] / numpy_row["seconds"])
+
+    lines = markdown.read_text().splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert header == ["framework", "shape", "threads", "s/epoch", "runs", "time / gdcore",
+                      "GEMM GFLOP/s", "share of roofline", "loss after epoch", "Δw vs gdcore",
+                      "other load"]
+    table_rows = [line for line in lines[2:] if line.startswith("|")]
+    assert len(table_rows) == 3
+    assert all(len(line.strip("|").split("|")) == len(header) for line in table_rows)
+    assert "| NumPy reference | small | 1 (pinned) |" in markdown.read_text()
+    if importlib.util.find_spec("matplotlib") is None:
+        assert not png.exists() and "needs matplotlib" in capsys.readouterr().err
+    else:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_unknown_peer_is_a_clear_error(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--peers", "torch,tensorflow"])
+    error = capsys.readouterr().err
+    assert "unknown peer(s) ['tensorflow']" in error and "jax_scan" in error and "all" in error
+
+
+def test_peer_names():
+    assert bench.parse_peers("all") == list(bench.PEERS)
+    assert bench.parse_peers("jax_scan, numpy,gdcore") == ["numpy", "jax_scan"]
+    with pytest.raises(ValueError, match="unknown peer"):
+        bench.parse_peers("")
+
+
+def test_missing_peer_is_skipped_with_a_note(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "peer_installed", lambda name: name != "torch")
+    rows = bench.main(["--peers", "torch", "--shapes", "small", "--threads", "1", "--repeats", "1",
+                       "--samples", "256"])
+    assert "skipping PyTorch eager" in capsys.readouterr().out
+    assert [row["framework"] for row in rows] == ["roofline", "gdcore"]
