@@ -31,7 +31,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import _core, _peers
-from ._peers import FRAMEWORKS, synthetic_mnist
+from ._peers import CHECK_BATCHES, FRAMEWORKS, synthetic_mnist
 from .models import MLP, epoch_permutation
 from .optim import SGD
 from .reference import ReferenceMLP
@@ -46,7 +46,8 @@ LR, MOMENTUM = _peers.LR, _peers.MOMENTUM
 #: the frameworks --peers may name, in table order (gdcore always runs: it is the baseline)
 PEERS = ("numpy", "torch", "sklearn", "jax", "jax_scan")
 #: a peer whose loss or weights differ more than this from gdcore's did not train the same way
-LOSS_RTOL, WEIGHT_RTOL = 0.01, 0.05
+#: (correct float32 runs: losses within ~2e-4, weights after the first batches within ~1e-5..1e-3)
+LOSS_RTOL, WEIGHT_RTOL = 1e-3, 1e-2
 #: other processes keeping more cores than this busy during a measurement make it suspect
 BUSY_CORES = 0.2
 
@@ -150,7 +151,9 @@ def run_measurement(framework, setup, batch_size, threads, cpus, repeats, max_se
     with open(out + ".json") as handle:
         result = json.load(handle)
     with np.load(out + ".npz") as weights:
-        result["weights"] = [weights[f"arr_{i}"] for i in range(len(weights.files))]
+        n_arrays = len(weights.files) // 2
+        result["weights"] = [weights[f"epoch{i}"] for i in range(n_arrays)]
+        result["check_weights"] = [weights[f"check{i}"] for i in range(n_arrays)]
     return result
 
 
@@ -190,8 +193,9 @@ def run_peer_suite(shapes, threads, peers, repeats, samples, max_seconds=None, l
     (shape, threads), dicts with ``framework``, ``label``, ``shape``, ``threads``, ``seconds``
     (median), ``times``, ``runs``, ``samples``, ``ratio`` (seconds / gdcore seconds), ``gflop``
     (the epoch's GEMM GFLOP), ``gflops``, ``roofline`` (seconds of the roofline), ``share``
-    (roofline / seconds; gdcore rows), ``loss``, ``loss_rdiff`` and ``weight_rdiff`` (against
-    gdcore), ``disagrees``, ``version``, ``capped``, ``cpus`` (the CPUs the process ran on),
+    (roofline / seconds; gdcore rows), ``loss``, ``loss_rdiff`` (against gdcore),
+    ``weight_rdiff`` (against gdcore after the first CHECK_BATCHES batches),
+    ``weight_rdiff_epoch`` (after the epoch: chaotic, see gdcore._peers.measure), ``disagrees``, ``version``, ``capped``, ``cpus`` (the CPUs the process ran on),
     ``other_load`` (cores other processes kept busy during the timed runs, or None); and
     notes, a list of lines about failed measurements for the table's footer.
     """
@@ -215,7 +219,8 @@ def run_peer_suite(shapes, threads, peers, repeats, samples, max_seconds=None, l
                 gd_seconds = statistics.median(base["times"])
                 new_rows = [dict(config, framework="roofline", label="GEMM roofline (BLAS only)",
                                  seconds=base["roofline"], times=[], runs=repeats, loss=None,
-                                 loss_rdiff=None, weight_rdiff=None, version="", capped=False,
+                                 loss_rdiff=None, weight_rdiff=None, weight_rdiff_epoch=None,
+                                 version="", capped=False,
                                  cpus=base["cpus"], other_load=None, attempts=1)]
                 for framework in ["gdcore"] + list(peers):
                     try:
@@ -232,8 +237,10 @@ def run_peer_suite(shapes, threads, peers, repeats, samples, max_seconds=None, l
                         seconds=seconds, times=result["times"], runs=len(result["times"]),
                         loss=result["loss"],
                         loss_rdiff=abs(result["loss"] - base["loss"]) / abs(base["loss"]),
-                        weight_rdiff=_relative_weight_difference(result["weights"], base["weights"],
-                                                                 initial),
+                        weight_rdiff=_relative_weight_difference(
+                            result["check_weights"], base["check_weights"], initial),
+                        weight_rdiff_epoch=_relative_weight_difference(
+                            result["weights"], base["weights"], initial),
                         version=result["version"], capped=result["capped"],
                         cpus=result["cpus"], other_load=result["other_load"],
                         attempts=result["attempts"]))
@@ -246,7 +253,8 @@ def run_peer_suite(shapes, threads, peers, repeats, samples, max_seconds=None, l
                     if row["disagrees"]:
                         log(f"WARNING: {row['label']} on {shape}, {n_threads} thread(s) ends at "
                             f"loss {row['loss']:.6f} (gdcore {base['loss']:.6f}), weights "
-                            f"{row['weight_rdiff']:.2g} apart: it did not train the same way")
+                            f"{row['weight_rdiff']:.2g} apart after {CHECK_BATCHES} batches: it "
+                            "does not train the same way")
                     if row["framework"] != "roofline":
                         log(format_peer_table([row], header=False), flush=True)
                 rows += new_rows
@@ -261,24 +269,26 @@ def _threads_label(row):
 def format_peer_table(rows, header=True):
     """Markdown table of peer-suite rows (see run_peer_suite)."""
     lines = ["| framework | shape | threads | s/epoch | runs | time / gdcore | GEMM GFLOP/s "
-             "| share of roofline | loss after epoch | Δw vs gdcore | other load |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"] if header else []
+             f"| share of roofline | loss after epoch | Δw, {CHECK_BATCHES} batches | Δw, epoch "
+             "| other load |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"] if header else []
     for row in rows:
         name = f"**{row['label']}**" if row["framework"] == "gdcore" else row["label"]
         if row["loss"] is None:
-            loss = weight = "–"
+            loss = weight = weight_epoch = "–"
         elif row["framework"] == "gdcore":
-            loss, weight = f"{row['loss']:.6f}", "(baseline)"
+            loss, weight, weight_epoch = f"{row['loss']:.6f}", "(baseline)", "(baseline)"
         else:
-            flag = " ⚠" if row["disagrees"] else ""
-            loss, weight = f"{row['loss']:.6f}{flag}", f"{row['weight_rdiff']:.0e}{flag}"
+            loss = f"{row['loss']:.6f}" + (" ⚠" if row["loss_rdiff"] > LOSS_RTOL else "")
+            weight = f"{row['weight_rdiff']:.0e}" + (" ⚠" if row["weight_rdiff"] > WEIGHT_RTOL else "")
+            weight_epoch = f"{row['weight_rdiff_epoch']:.0e}"
         runs = f"{row['runs']}" + (" (capped)" if row["capped"] else "")
         share = f"{100 * row['share']:.0f}%" if row.get("share") else "–"
         other = row.get("other_load")
         other = "–" if other is None else f"{other:.2f}" + (" ⚠" if other > BUSY_CORES else "")
         lines.append(f"| {name} | {row['shape']} | {_threads_label(row)} | {row['seconds']:.3f} | "
                      f"{runs} | {row['ratio']:.2f}× | {row['gflops']:.1f} | {share} | {loss} | "
-                     f"{weight} | {other} |")
+                     f"{weight} | {weight_epoch} | {other} |")
     return "\n".join(lines)
 
 
@@ -317,11 +327,16 @@ def suite_notes(rows, shapes, repeats, samples, max_seconds, skipped, failures, 
         "gradients above the first layer; from gemm_epoch_seconds) per second. GEMM roofline: the "
         "same GEMMs alone as full-batch BLAS calls with the same threads, timed in gdcore's "
         "process; share of roofline = roofline time / gdcore time.",
-        "loss after epoch: the epoch's mean training loss (each batch's loss before its update). "
-        "Δw vs gdcore: ‖w − w_gdcore‖ / ‖w_gdcore − w_init‖ after the epoch: about 1e-6..1e-3 "
-        "for float32 runs of the same trajectory (rounding, amplified where a relu input crosses "
-        f"0), about 1 for a different one; ⚠ marks a loss more than {LOSS_RTOL:.0%} or weights "
-        f"more than {WEIGHT_RTOL} apart. The labels are random, so the loss stays near ln 10.",
+        "loss after epoch: the epoch's mean training loss (each batch's loss before its update); "
+        "the labels are random, so it stays near ln 10 and what matters is the agreement with "
+        f"gdcore (⚠ beyond a relative {LOSS_RTOL:g}). Δw = ‖w − w_gdcore‖ / ‖w_gdcore − w_init‖ "
+        f"over all parameters, after the first {CHECK_BATCHES} batches (an extra untimed run) and "
+        "after the epoch: the first is the setup check, ~1e-6..1e-3 for the same model, data, "
+        "batches and update rule in float32 and ~0.01..1 for any difference in them (⚠ above "
+        f"{WEIGHT_RTOL:g}). The second is not a check: a whole epoch is chaotic in float32 (most "
+        "of all on wide, 469 steps on random labels), so rounding alone, even the NumPy reference "
+        "with 1 against 2 BLAS threads or float32 against float64, takes two correct runs ~0.5 "
+        "apart by the end of the epoch while their losses still agree to ~1e-4.",
     ]
     busy = [row for row in rows if (row.get("other_load") or 0) > BUSY_CORES]
     lines.append(

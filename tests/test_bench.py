@@ -21,14 +21,16 @@ def epoch_setup():
 
 @pytest.fixture(scope="module")
 def gdcore_epoch(epoch_setup):
-    return _peers.measure("gdcore", *epoch_setup, BATCH_SIZE, threads=1, repeats=1)
+    return _peers.measure("gdcore", *epoch_setup, BATCH_SIZE, threads=1, repeats=1,
+                          check_batches=3)
 
 
 @pytest.mark.parametrize("peer", bench.PEERS)
 def test_each_peer_trains_the_same_epoch_as_gdcore(peer, epoch_setup, gdcore_epoch):
     pytest.importorskip(_peers.FRAMEWORKS[peer][1])
     X, y, perm, initial = epoch_setup
-    result = _peers.measure(peer, X, y, perm, initial, BATCH_SIZE, threads=1, repeats=1)
+    result = _peers.measure(peer, X, y, perm, initial, BATCH_SIZE, threads=1, repeats=1,
+                            check_batches=3)
     assert len(result["times"]) == 1 and result["times"][0] > 0
     # Same weights, batches and math: the same loss, and the same trained weights up to float32
     # rounding. Another row order, initialization, loss scaling or momentum rule is far off
@@ -39,6 +41,12 @@ def test_each_peer_trains_the_same_epoch_as_gdcore(peer, epoch_setup, gdcore_epo
     assert difference < 1e-3
     for got, want in zip(result["weights"], gdcore_epoch["weights"]):
         assert got.shape == want.shape and got.dtype == np.float32
+    # The setup check: the first 3 batches only (gdcore takes them as pre-permuted rows).
+    assert result["check_loss"] == pytest.approx(gdcore_epoch["check_loss"], rel=1e-5)
+    assert bench._relative_weight_difference(result["check_weights"],
+                                             gdcore_epoch["check_weights"], initial) < 1e-3
+    assert bench._relative_weight_difference(result["check_weights"], result["weights"],
+                                             initial) > 0.1  # 3 batches are not the epoch
 
 
 def test_weight_difference_tells_another_trajectory_apart(epoch_setup, gdcore_epoch):
@@ -66,8 +74,8 @@ def test_suite_writes_the_table_and_the_plot(tmp_path, capsys):
     lines = markdown.read_text().splitlines()
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
     assert header == ["framework", "shape", "threads", "s/epoch", "runs", "time / gdcore",
-                      "GEMM GFLOP/s", "share of roofline", "loss after epoch", "Δw vs gdcore",
-                      "other load"]
+                      "GEMM GFLOP/s", "share of roofline", "loss after epoch", "Δw, 10 batches",
+                      "Δw, epoch", "other load"]
     table_rows = [line for line in lines[2:] if line.startswith("|")]
     assert len(table_rows) == 3
     assert all(len(line.strip("|").split("|")) == len(header) for line in table_rows)
