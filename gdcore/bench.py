@@ -46,8 +46,8 @@ LR, MOMENTUM = _peers.LR, _peers.MOMENTUM
 #: the frameworks --peers may name, in table order (gdcore always runs: it is the baseline)
 PEERS = ("numpy", "torch", "sklearn", "jax", "jax_scan")
 #: a peer whose loss or weights differ more than this from gdcore's did not train the same way
-#: (correct float32 runs: losses within ~2e-4, weights after the first batches within ~1e-5..1e-3)
-LOSS_RTOL, WEIGHT_RTOL = 1e-3, 1e-2
+#: (correct float32 runs: losses within ~2e-4, weights after the first batches within ~1e-6..5e-3)
+LOSS_RTOL, WEIGHT_RTOL = 1e-3, 2e-2
 #: other processes keeping more cores than this busy during a measurement make it suspect
 BUSY_CORES = 0.2
 
@@ -331,13 +331,28 @@ def suite_notes(rows, shapes, repeats, samples, max_seconds, skipped, failures, 
         "the labels are random, so it stays near ln 10 and what matters is the agreement with "
         f"gdcore (⚠ beyond a relative {LOSS_RTOL:g}). Δw = ‖w − w_gdcore‖ / ‖w_gdcore − w_init‖ "
         f"over all parameters, after the first {CHECK_BATCHES} batches (an extra untimed run) and "
-        "after the epoch: the first is the setup check, ~1e-6..1e-3 for the same model, data, "
-        "batches and update rule in float32 and ~0.01..1 for any difference in them (⚠ above "
+        "after the epoch: the first is the setup check, ~1e-6..5e-3 for the same model, data, "
+        "batches and update rule in float32 (the larger values where a relu input near 0 lands "
+        "on the other side in one framework), ~0.1..1 for another row order, initialization, "
+        "loss scaling or momentum rule (⚠ above "
         f"{WEIGHT_RTOL:g}). The second is not a check: a whole epoch is chaotic in float32 (most "
         "of all on wide, 469 steps on random labels), so rounding alone, even the NumPy reference "
         "with 1 against 2 BLAS threads or float32 against float64, takes two correct runs ~0.5 "
         "apart by the end of the epoch while their losses still agree to ~1e-4.",
     ]
+    scaling = []
+    for shape in shapes:
+        roofline = {row["threads"]: row["seconds"] for row in rows
+                    if row["shape"] == shape and row["framework"] == "roofline"}
+        if len(roofline) > 1:
+            fewest, most = min(roofline), max(roofline)
+            scaling.append(f"{shape} {roofline[fewest] / roofline[most]:.2f}×")
+    if scaling:
+        most, fewest = max(r["threads"] for r in rows), min(r["threads"] for r in rows)
+        lines.append(f"The GEMM roofline ran this much faster on {most} threads than on {fewest}: "
+                     + ", ".join(scaling) + f". Near {most / fewest:g}× the cores were fully "
+                     "available; much less means they were not (a shared virtual machine), "
+                     "which holds back every all-cores row of that run alike.")
     busy = [row for row in rows if (row.get("other_load") or 0) > BUSY_CORES]
     lines.append(
         "other load: how much of the measured process's own cores (the pinned one, or all) "
@@ -420,7 +435,7 @@ def plot_rows(rows, path):
                 ax.bar(x, row["seconds"], width * 0.92, color=_COLOURS[framework],
                        edgecolor="black" if is_gdcore else "none", linewidth=1.2,
                        label=row["label"] if group == 0 else None, zorder=2)
-                text = f"{row['seconds']:.3g} s" if is_gdcore else f"{row['ratio']:.2g}×"
+                text = f"{row['seconds']:.3g} s" if is_gdcore else f"{row['ratio']:.2f}×"
                 ax.annotate(text, (x, row["seconds"]), xytext=(0, 2), textcoords="offset points",
                             ha="center", va="bottom", fontsize=7, rotation=90 if len(frameworks) > 4 else 0,
                             fontweight="bold" if is_gdcore else "normal")
