@@ -25,9 +25,8 @@ is reproducible; GDCORE_FUZZ_RANDOM=1 draws fresh ones and GDCORE_FUZZ_SCALE=10 
 many. Calls that could crash the interpreter also run in a subprocess (test_no_crash_in_subprocess
 and the tests of absurd sizes and thread counts), so a segfault fails a test instead of pytest.
 """
-import collections
+import contextlib
 import decimal
-import faulthandler
 import fractions
 import itertools
 import json
@@ -42,78 +41,32 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import given, note
 from hypothesis import strategies as st
 
 import gdcore as gd
 from gdcore.reference import ReferenceMLP
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _fuzzing import NO_SHRINK, CaseBudgets, hang_guard_fixture  # noqa: E402
+
 # ----------------------------------------------------------------------------------- budgets
-RANDOM = os.environ.get("GDCORE_FUZZ_RANDOM", "") not in ("", "0")
-SCALE = float(os.environ.get("GDCORE_FUZZ_SCALE", "1"))
 MIN_CASES_PER_RUN = 10_000
-BUDGETS = {}  # test name -> generated cases it must run
-RAN = collections.Counter()  # test name -> generated cases it did run
 
 
-def fuzz(budget):
-    """Run a @given property for ``budget`` generated cases (times GDCORE_FUZZ_SCALE), and assert
-    afterwards that it really did: a strategy that hypothesis cannot fill would otherwise pass
-    with a handful of examples."""
-    n_cases = max(1, round(budget * SCALE))
-
-    def decorate(prop):
-        name = prop.__name__
-        BUDGETS[name] = budget
-        inner = prop.hypothesis.inner_test
-
-        def counted(*args, **kwargs):
-            RAN[name] += 1
-            return inner(*args, **kwargs)
-
-        prop.hypothesis.inner_test = counted
-        # no shrinking: a case is a few seeds, so a shrunk one reads no better, and a failing
-        # test would spend a minute of every CI run on it; note() describes each case instead
-        runner = settings(max_examples=n_cases, deadline=None, database=None,
-                          derandomize=not RANDOM, print_blob=True,
-                          phases=(Phase.explicit, Phase.reuse, Phase.generate),
-                          suppress_health_check=list(HealthCheck))(prop)
-
-        def test():
-            RAN[name] = 0
-            # casts of NaN to int, overflows to inf and the like are the point here: silence
-            # NumPy's warnings once per test rather than around every call (that costs time)
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                runner()
-            assert RAN[name] >= n_cases, f"{name} ran {RAN[name]} generated cases, not {n_cases}"
-
-        test.__name__ = test.__qualname__ = name
-        test.__doc__ = prop.__doc__
-        return test
-
-    return decorate
+@contextlib.contextmanager
+def quiet_numpy():
+    """Casts of NaN to int, overflows to inf and the like are the point here: silence NumPy's
+    warnings once per test rather than around every call (that costs time)."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
 
 
-@pytest.fixture(autouse=True, scope="module")
-def hang_guard():
-    """A hang must fail the run, not stall CI: dump every thread's stack and exit."""
-    faulthandler.dump_traceback_later(600, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def report_case_count(request):
-    """Print how many generated cases this module ran (verifiable next to the budgets)."""
-    yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or capture is None or not RAN:
-        return
-    with capture.global_and_fixture_disabled():  # as capsys.disabled(): past output capture
-        reporter.write_line(f"\n{request.module.__name__}: {sum(RAN.values())} generated cases ran "
-                            f"(budgets {sum(BUDGETS.values())})")
+CASES = CaseBudgets(phases=NO_SHRINK, around=quiet_numpy)
+fuzz = CASES.fuzz
+hang_guard = hang_guard_fixture(600)
+report_case_count = CASES.report_fixture()
 
 
 MAP_DIR = None  # where memory-mapped inputs are written (set per module by map_dir)
@@ -1483,6 +1436,6 @@ BROAD_TESTS = ("test_fuzz_predict", "test_fuzz_evaluate", "test_fuzz_loss_and_gr
 def test_case_budget():
     """The broad fuzz tests alone generate at least 10,000 cases per run (each asserts that it ran
     its budget); the tests of known gaps and test_fuzz_loaders.py add theirs on top."""
-    assert set(BROAD_TESTS) <= set(BUDGETS)
-    total = sum(BUDGETS[name] for name in BROAD_TESTS)
+    assert set(BROAD_TESTS) <= set(CASES.budgets)
+    total = sum(CASES.budgets[name] for name in BROAD_TESTS)
     assert total >= MIN_CASES_PER_RUN, f"only {total} generated cases per run"

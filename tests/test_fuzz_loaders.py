@@ -12,8 +12,6 @@ the file (tracemalloc peak; a subprocess under an address-space limit for the hu
 Each fuzz test asserts that it ran its budget of generated cases; examples are derandomized
 (GDCORE_FUZZ_RANDOM=1 draws fresh ones, GDCORE_FUZZ_SCALE=10 runs ten times as many).
 """
-import collections
-import faulthandler
 import gzip
 import io
 import itertools
@@ -31,72 +29,21 @@ import zipfile
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import given, note
 from hypothesis import strategies as st
 
 from gdcore.datasets import load_mnist, load_npz
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _fuzzing import NO_SHRINK, CaseBudgets, hang_guard_fixture  # noqa: E402
+
 IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801
 
 # ----------------------------------------------------------------------------------- budgets
-RANDOM = os.environ.get("GDCORE_FUZZ_RANDOM", "") not in ("", "0")
-SCALE = float(os.environ.get("GDCORE_FUZZ_SCALE", "1"))
-BUDGETS = {}
-RAN = collections.Counter()
-
-
-def fuzz(budget):
-    """Run a @given property for ``budget`` generated cases and assert that it did."""
-    n_cases = max(1, round(budget * SCALE))
-
-    def decorate(prop):
-        name = prop.__name__
-        BUDGETS[name] = budget
-        inner = prop.hypothesis.inner_test
-
-        def counted(*args, **kwargs):
-            RAN[name] += 1
-            return inner(*args, **kwargs)
-
-        prop.hypothesis.inner_test = counted
-        # no shrinking: a case is a few seeds, so a shrunk one reads no better, and a failing
-        # test would spend a minute of every CI run on it; note() describes each case instead
-        runner = settings(max_examples=n_cases, deadline=None, database=None,
-                          derandomize=not RANDOM, print_blob=True,
-                          phases=(Phase.explicit, Phase.reuse, Phase.generate),
-                          suppress_health_check=list(HealthCheck))(prop)
-
-        def test():
-            RAN[name] = 0
-            runner()
-            assert RAN[name] >= n_cases, f"{name} ran {RAN[name]} generated cases, not {n_cases}"
-
-        test.__name__ = test.__qualname__ = name
-        test.__doc__ = prop.__doc__
-        return test
-
-    return decorate
-
-
-@pytest.fixture(autouse=True, scope="module")
-def hang_guard():
-    """A loader that hangs must fail the run, not stall CI: dump every stack and exit."""
-    faulthandler.dump_traceback_later(300, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def report_case_count(request):
-    """Print how many generated cases this module ran (verifiable next to the budgets)."""
-    yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or capture is None or not RAN:
-        return
-    with capture.global_and_fixture_disabled():  # as capsys.disabled(): past output capture
-        reporter.write_line(f"\n{request.module.__name__}: {sum(RAN.values())} generated cases ran "
-                            f"(budgets {sum(BUDGETS.values())})")
+CASES = CaseBudgets(phases=NO_SHRINK)
+fuzz = CASES.fuzz
+hang_guard = hang_guard_fixture(300)  # a loader that hangs must fail the run, not stall CI
+report_case_count = CASES.report_fixture()
 
 
 WORK = None  # a scratch folder for this module (set by the work_dir fixture)
@@ -130,6 +77,17 @@ def call(loader, *args, **kwargs):
     elapsed = time.perf_counter() - start
     assert elapsed < 10, f"{loader.__name__} took {elapsed:.1f} s on a file of a few kB"
     return outcome
+
+
+def call_traced(loader, *args, **kwargs):
+    """call(loader, ...) under tracemalloc: (outcome, peak bytes allocated during the call)."""
+    tracemalloc.start()
+    try:
+        outcome = call(loader, *args, **kwargs)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return outcome, peak
 
 
 # ----------------------------------------------------------------------------------- IDX files
@@ -290,12 +248,7 @@ def test_fuzz_mnist_damaged_files(split, which, mutation, seed, gz):
     paths = write_split(folder, "train", contents["images"], contents["labels"], "dash", gz)
     expected = expected_split(contents["images"], contents["labels"], gz)
     note(f"expected: {'refusal' if expected is None else [a.shape for a in expected]}")
-    tracemalloc.start()
-    try:
-        outcome = call(load_mnist, folder)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    outcome, peak = call_traced(load_mnist, folder)
     size = sum(path.stat().st_size for path in paths)
     assert peak < 4 * 2**20 + 64 * size, f"load_mnist peaked at {peak} bytes for {size} bytes of files"
     if expected is None:
@@ -325,12 +278,7 @@ def test_fuzz_mnist_huge_declared_sizes_cost_only_what_the_file_holds(ndim_dims,
     folder = fresh_folder()
     images, labels = (content, valid) if which == "images" else (valid, content)
     write_split(folder, "train", images, labels, "dash", gz)
-    tracemalloc.start()
-    try:
-        outcome = call(load_mnist, folder)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    outcome, peak = call_traced(load_mnist, folder)
     assert outcome[0] == "error" and "truncated" in str(outcome[1]), outcome
     assert peak < 4 * 2**20, f"load_mnist peaked at {peak} bytes for a {len(content)}-byte file"
     shutil.rmtree(folder)
@@ -670,4 +618,4 @@ def test_npz_huge_declared_shapes_are_refused_without_allocating_them(tmp_path):
 
 
 def test_loader_case_budget():
-    assert sum(BUDGETS.values()) >= 2000, BUDGETS
+    assert sum(CASES.budgets.values()) >= 2000, CASES.budgets

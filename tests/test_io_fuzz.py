@@ -27,7 +27,6 @@ derandomized, so a run is reproducible; GDCORE_FUZZ_RANDOM=1 draws fresh ones an
 GDCORE_FUZZ_SCALE=10 runs ten times as many.
 """
 import atexit
-import collections
 import copy
 import functools
 import io as stdio
@@ -46,48 +45,18 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import gdcore as gd
 from gdcore import io as gio
 
-RANDOM = os.environ.get("GDCORE_FUZZ_RANDOM", "") not in ("", "0")
-SCALE = float(os.environ.get("GDCORE_FUZZ_SCALE", "1"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _fuzzing import CaseBudgets  # noqa: E402
+
 MIN_CASES_PER_RUN = 2_000
-BUDGETS = {}
-RAN = collections.Counter()
-
-
-def fuzz(budget):
-    """Run a @given property for ``budget`` generated cases (times GDCORE_FUZZ_SCALE) and assert
-    that it did: a strategy hypothesis cannot fill would otherwise pass with a few examples."""
-    n_cases = max(1, round(budget * SCALE))
-
-    def decorate(prop):
-        name = prop.__name__
-        BUDGETS[name] = budget
-        inner = prop.hypothesis.inner_test
-
-        def counted(*args, **kwargs):
-            RAN[name] += 1
-            return inner(*args, **kwargs)
-
-        prop.hypothesis.inner_test = counted
-        runner = settings(max_examples=n_cases, deadline=None, database=None,
-                          derandomize=not RANDOM, print_blob=True,
-                          suppress_health_check=list(HealthCheck))(prop)
-
-        def test():
-            RAN[name] = 0
-            runner()
-            assert RAN[name] >= n_cases, f"{name} ran {RAN[name]} generated cases, not {n_cases}"
-
-        test.__name__ = test.__qualname__ = name
-        test.__doc__ = prop.__doc__
-        return test
-
-    return decorate
+CASES = CaseBudgets()
+fuzz = CASES.fuzz
 
 
 # /dev/shm where there is one: rewriting a small file on some disks costs milliseconds
@@ -630,4 +599,4 @@ def test_nasty_files_in_a_subprocess_under_a_memory_limit():
 def test_case_budget():
     """The generated cases of one run add up to at least 2,000 (each property asserts that it
     ran its budget)."""
-    assert sum(BUDGETS.values()) >= MIN_CASES_PER_RUN
+    assert sum(CASES.budgets.values()) >= MIN_CASES_PER_RUN
