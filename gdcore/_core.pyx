@@ -8,6 +8,7 @@ exception. GEMM comes from SciPy's BLAS (scipy.linalg.cython_blas), handed to C 
 """
 from libc.signal cimport signal as c_signal, sighandler_t, SIGINT
 from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 ctypedef fused real:
@@ -454,6 +455,178 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
         c_signal(SIGINT, previous_handler)
     return (status, loss_sum, correct, (state32.step if real is float else state64.step),
             bad_batch)
+
+
+# ---------------------------------------------------------------------------------------------
+# train_step's fast path. A pipeline that steps one model per event pays for every microsecond
+# around the C step: argument parsing, memoryviews for ten buffers, spec tuples, a Python copy of
+# the parameters. A Stepper binds all of that once; a call checks the batch's layout, copies the
+# parameters and optimizer state with memcpy (so an overflowing update can be undone) and runs
+# gd_batch_step.
+
+cdef class Stepper:
+    """One training step on a whole batch, with the network, loss, optimizer and buffers bound.
+
+    ``step(X, y, step, dropout_seed)`` takes X and y only in the layout the core reads: C-contiguous
+    arrays of the model's dtype (X of shape (B, n_inputs); y int64 class indices of shape (B,) for
+    an index loss, else of shape (B, n_outputs)). For anything else it returns None having changed
+    nothing, and the caller takes the general path, which converts or explains. Otherwise it returns
+    (status, mean batch loss, the optimizer's step count after the call); on ERR_OVERFLOW the
+    parameters and optimizer state are already restored. The arrays passed in must stay the
+    model's and the optimizer's own buffers (the caller checks the optimizer's state is unchanged).
+    """
+    cdef Network network
+    cdef gd_ctx ctx
+    cdef gd_loss loss
+    cdef gd_optim opt
+    cdef bint double_precision, index_targets
+    cdef int64_t n_in, n_out, n_params, n_slots, work_len
+    cdef size_t itemsize
+    cdef object arrays              # keeps the buffers below alive
+    cdef object work
+    cdef char *params
+    cdef char *grads
+    cdef char *slots[3]
+    cdef char *backup               # params, then each used slot
+    cdef char *work_ptr
+
+    def __init__(self, Network network, int n_threads, loss, opt, params, grads, slots,
+                 bint index_targets):
+        import numpy as np
+        cdef char[::1] raw
+        cdef int i
+        self.network = network
+        self.ctx = _context(n_threads)
+        self.loss.kind, self.loss.delta, self.loss.l1, self.loss.l2 = loss
+        self.opt = _optim_spec(opt)
+        self.double_precision = params.dtype == np.float64
+        self.itemsize = params.dtype.itemsize
+        self.index_targets = index_targets
+        self.n_in = network.net.sizes[0]
+        self.n_out = network.net.sizes[network.net.n_layers]
+        self.n_params = params.shape[0]
+        used = [slot for slot in slots if slot is not None]
+        self.n_slots = len(used)
+        backup = np.empty((1 + self.n_slots) * self.n_params, dtype=params.dtype)
+        self.arrays = (params, grads, tuple(slots), backup)
+        raw = params.view(np.uint8)
+        self.params = &raw[0]
+        raw = grads.view(np.uint8)
+        self.grads = &raw[0]
+        for i in range(3):
+            self.slots[i] = NULL
+            if slots[i] is not None:
+                raw = slots[i].view(np.uint8)
+                self.slots[i] = &raw[0]
+        raw = backup.view(np.uint8)
+        self.backup = &raw[0]
+        self.work = None
+        self.work_len = 0
+
+    cdef int _reserve(self, int64_t rows) except -1:
+        """Grow the workspace to a batch of `rows` (only when a larger batch first comes)."""
+        import numpy as np
+        cdef char[::1] raw
+        cdef int64_t length
+        if self.double_precision:
+            length = gd_train_workspace_len_f64(&self.network.net, rows)
+        else:
+            length = gd_train_workspace_len_f32(&self.network.net, rows)
+        if length > self.work_len:
+            self.work = np.empty(length, dtype=np.float64 if self.double_precision else np.float32)
+            raw = self.work.view(np.uint8)
+            self.work_ptr = &raw[0]
+            self.work_len = length
+        return 0
+
+    cdef void _copy_state(self, bint restore) noexcept nogil:
+        cdef size_t size = <size_t>self.n_params * self.itemsize
+        cdef int64_t i, k = 0
+        if restore:
+            memcpy(self.params, self.backup, size)
+        else:
+            memcpy(self.backup, self.params, size)
+        for i in range(3):
+            if self.slots[i] != NULL:
+                k += 1
+                if restore:
+                    memcpy(self.slots[i], self.backup + k * size, size)
+                else:
+                    memcpy(self.backup + k * size, self.slots[i], size)
+
+    def step(self, X, y, int64_t step, uint64_t dropout_seed):
+        cdef const float[:, ::1] X32, y32
+        cdef const double[:, ::1] X64, y64
+        cdef const int64_t[::1] labels
+        cdef gd_data_f32 data32
+        cdef gd_data_f64 data64
+        cdef gd_state_f32 state32
+        cdef gd_state_f64 state64
+        cdef gd_status status
+        cdef double batch_loss = 0, correct = 0
+        cdef int64_t B, width, target_rows, target_width = self.n_out, i
+        try:
+            if self.double_precision:
+                X64 = X
+                B, width = X64.shape[0], X64.shape[1]
+            else:
+                X32 = X
+                B, width = X32.shape[0], X32.shape[1]
+            if self.index_targets:
+                labels = y
+                target_rows = labels.shape[0]
+            elif self.double_precision:
+                y64 = y
+                target_rows, target_width = y64.shape[0], y64.shape[1]
+            else:
+                y32 = y
+                target_rows, target_width = y32.shape[0], y32.shape[1]
+        except (TypeError, ValueError, BufferError):
+            return None
+        if B < 1 or width != self.n_in or target_rows != B or target_width != self.n_out:
+            return None
+        self._reserve(B)
+        _blas_hold()
+        with nogil:
+            self._copy_state(False)
+            if self.double_precision:
+                data64.n = B
+                data64.X = &X64[0, 0]
+                data64.y_real = NULL if self.index_targets else &y64[0, 0]
+                data64.y_index = &labels[0] if self.index_targets else NULL
+                data64.weights = NULL
+                data64.dropout_seed = dropout_seed
+                state64.params = <double *>self.params
+                state64.grads = <double *>self.grads
+                for i in range(3):
+                    state64.slots[i] = <double *>self.slots[i]
+                state64.step = step
+                status = gd_batch_step_f64(&self.ctx, &self.network.net, &self.loss, &self.opt,
+                                           self.opt.lr, &data64, NULL, B, dropout_seed, &state64,
+                                           <double *>self.work_ptr, self.work_len, &batch_loss,
+                                           &correct)
+                step = state64.step
+            else:
+                data32.n = B
+                data32.X = &X32[0, 0]
+                data32.y_real = NULL if self.index_targets else &y32[0, 0]
+                data32.y_index = &labels[0] if self.index_targets else NULL
+                data32.weights = NULL
+                data32.dropout_seed = dropout_seed
+                state32.params = <float *>self.params
+                state32.grads = <float *>self.grads
+                for i in range(3):
+                    state32.slots[i] = <float *>self.slots[i]
+                state32.step = step
+                status = gd_batch_step_f32(&self.ctx, &self.network.net, &self.loss, &self.opt,
+                                           self.opt.lr, &data32, NULL, B, dropout_seed, &state32,
+                                           <float *>self.work_ptr, self.work_len, &batch_loss,
+                                           &correct)
+                step = state32.step
+            if status == GD_ERR_OVERFLOW:
+                self._copy_state(True)
+        _blas_release()
+        return status, batch_loss, step
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,10 +37,17 @@ class Optimizer:
     """
 
     kind = None
+    #: Counts attribute assignments: Sequential.train_step's fast path holds the C core's copy of
+    #: the hyperparameters and rebuilds it when this changes.
+    _version = 0
 
     def __init__(self, lr):
         self.lr = _check_number(lr, "lr", positive=True)
         self.state = {}
+
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+        object.__setattr__(self, "_version", self._version + 1)
 
     def _fields(self):
         return {}

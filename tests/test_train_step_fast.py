@@ -1,0 +1,185 @@
+"""train_step's fast path (a Stepper bound on the first call): the same bits as the general path,
+rebuilt whenever the optimizer, its state or the arguments change, and the same errors."""
+import numpy as np
+import pytest
+
+import gdcore as gd
+from gdcore.models import Sequential
+
+OPTIMIZERS = {
+    "sgd_nesterov": lambda: gd.optim.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "adam": lambda: gd.optim.Adam(lr=0.01),
+    "adamw": lambda: gd.optim.AdamW(lr=0.01, weight_decay=0.1),
+    "rmsprop_centered": lambda: gd.optim.RMSprop(lr=0.01, momentum=0.5, centered=True),
+    "adagrad": lambda: gd.optim.Adagrad(lr=0.05),
+}
+
+
+def batches(loss, n_outputs, dtype, n=6, rows=16, n_inputs=8, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        X = rng.standard_normal((rows, n_inputs)).astype(dtype)
+        if loss in ("cross_entropy", "hinge"):
+            y = rng.integers(0, n_outputs, rows).astype(np.int64)
+        elif loss == "binary_cross_entropy":
+            y = rng.random((rows, n_outputs)).astype(dtype)
+        else:
+            y = rng.standard_normal((rows, n_outputs)).astype(dtype)
+        out.append((X, y))
+    return out
+
+
+def count_general_calls(monkeypatch):
+    calls = []
+    general = Sequential._train_step
+
+    def counting(self, *args):
+        calls.append(1)
+        return general(self, *args)
+    monkeypatch.setattr(Sequential, "_train_step", counting)
+    return calls
+
+
+def make_model(dtype, n_outputs=3, dropout=0.0):
+    layers = [gd.Dense(8, 16, activation="tanh")]
+    if dropout:
+        layers.append(gd.Dropout(dropout))
+    layers.append(gd.Dense(16, n_outputs, activation="identity"))
+    return Sequential(layers, dtype=dtype, seed=3)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse", "binary_cross_entropy", "hinge"])
+def test_fast_path_gives_the_general_paths_bits(monkeypatch, dtype, opt_name, loss):
+    """Model A gets arrays in the core's layout (the fast path after its first call); model B
+    gets lists, which always take the general path. Same losses and weights, bit for bit."""
+    calls = count_general_calls(monkeypatch)
+    fast, general = make_model(dtype), make_model(dtype)
+    opt_fast, opt_general = OPTIMIZERS[opt_name](), OPTIMIZERS[opt_name]()
+    data = batches(loss, 3, dtype)
+    for X, y in data:
+        a = fast.train_step(X, y, loss=loss, optimizer=opt_fast, l2=1e-3, n_threads=1)
+        b = general.train_step(X.tolist(), y.tolist(), loss=loss, optimizer=opt_general, l2=1e-3,
+                               n_threads=1)
+        assert a == b
+    for wa, wb in zip(fast.get_weights(), general.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    for sa, sb in zip(opt_fast.state["slots"], opt_general.state["slots"]):
+        np.testing.assert_array_equal(sa, sb)
+    assert opt_fast.state["step"] == opt_general.state["step"] == len(data)
+    # model A took the general path once (to bind), model B every time
+    assert len(calls) == 1 + len(data)
+
+
+def test_fast_path_with_dropout_draws_the_same_masks():
+    fast, general = make_model("float32", dropout=0.3), make_model("float32", dropout=0.3)
+    for X, y in batches("cross_entropy", 3, np.float32):
+        assert fast.train_step(X, y, optimizer="adam") == general.train_step(
+            X.tolist(), y.tolist(), optimizer="adam")
+    for wa, wb in zip(fast.get_weights(), general.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_changed_hyperparameters_and_state_rebind(monkeypatch):
+    """A new lr, a reset, the optimizer used on another model, another loss or penalty: each call
+    after such a change must see it (it takes the general path and binds again)."""
+    calls = count_general_calls(monkeypatch)
+    model, twin = make_model("float64"), make_model("float64")
+    opt, twin_opt = gd.optim.SGD(lr=0.1, momentum=0.9), gd.optim.SGD(lr=0.1, momentum=0.9)
+    other = make_model("float64")
+    data = batches("cross_entropy", 3, np.float64, n=7)
+
+    def both(step, X, y, **kwargs):
+        a = model.train_step(X, y, optimizer=opt, **kwargs)
+        b = twin.train_step(X.tolist(), y.tolist(), optimizer=twin_opt, **kwargs)
+        assert a == b, step
+
+    both(0, *data[0])
+    both(1, *data[1])
+    assert len(calls) == 3  # model binds once, twin every call
+    opt.lr = twin_opt.lr = 0.01
+    both(2, *data[2])
+    opt.reset(), twin_opt.reset()
+    both(3, *data[3])
+    opt.slots(other), twin_opt.slots(other)  # the optimizers move to another model and back
+    both(4, *data[4])
+    both(5, *data[5], l2=0.01)
+    both(6, *data[6], loss="hinge")
+    for wa, wb in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    assert len(calls) == 3 + 5 * 2  # after each change: model rebinds (1), twin (1)
+
+
+def test_mutated_loss_object_is_not_reused():
+    model, twin = make_model("float64"), make_model("float64")
+    huber, twin_huber = gd.losses.Huber(1.0), gd.losses.Huber(1.0)
+    data = batches("mse", 3, np.float64, n=3)
+    for i, (X, y) in enumerate(data):
+        if i == 2:
+            huber.delta = twin_huber.delta = 0.1
+        a = model.train_step(X, y, loss=huber, optimizer="sgd")
+        b = twin.train_step(X.tolist(), y.tolist(), loss=twin_huber, optimizer="sgd")
+        assert a == b
+    for wa, wb in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def bound_model():
+    model = make_model("float32")
+    X, y = batches("cross_entropy", 3, np.float32, n=1)[0]
+    model.train_step(X, y, optimizer="sgd")
+    assert model._fast_step is not None
+    return model, X, y
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda X, y: (np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X), y),
+     "X contains NaN or infinity"),
+    (lambda X, y: (X, np.where(np.arange(y.size) == 2, 7, y)), "y"),
+    (lambda X, y: (X[:, :5].copy(), y), "features"),
+    (lambda X, y: (X, y[:-1].copy()), "y"),
+    (lambda X, y: (X[::2], y[::2]), None),  # not contiguous: converted, no error
+])
+def test_bad_batches_after_binding_get_the_general_paths_answer(bad, match):
+    model, X, y = bound_model()
+    Xb, yb = bad(X, y)
+    before = model.get_weights()
+    if match is None:
+        assert np.isfinite(model.train_step(Xb, yb, optimizer="sgd"))
+        return
+    with pytest.raises(ValueError, match=match):
+        model.train_step(Xb, yb, optimizer="sgd")
+    for w, w0 in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, w0)
+
+
+def test_odd_argument_after_binding_is_refused_clearly():
+    model, X, y = bound_model()
+    with pytest.raises(ValueError, match="optimizer"):
+        model.train_step(X, y, optimizer=np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="loss"):
+        model.train_step(X, y, loss=np.array([1.0]), optimizer="sgd")
+
+
+def test_overflowing_fast_step_is_undone(monkeypatch):
+    """An update past float32's range on the fast path: DivergenceError, and the weights, the
+    optimizer's buffers and its step count are those from before the call."""
+    calls = count_general_calls(monkeypatch)
+    model = make_model("float32")
+    opt = gd.optim.SGD(lr=1e38, momentum=0.9)
+    zeros_X, zeros_y = np.zeros((16, 8), np.float32), np.zeros((16, 3), np.float32)
+    model.train_step(zeros_X, zeros_y, loss="mse", optimizer=opt)  # zero gradient: binds only
+    X = batches("mse", 3, np.float32, n=1)[0][0]
+    far_y = np.full((16, 3), 1e4, np.float32)  # gradients of ~100: lr·g is past 3.4e38
+    before = model.get_weights()
+    slots_before = [s.copy() for s in opt.state["slots"]]
+    with pytest.raises(gd.DivergenceError, match="restored"):
+        model.train_step(X, far_y, loss="mse", optimizer=opt)
+    assert len(calls) == 1  # the overflowing step ran on the fast path
+    for w, w0 in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, w0)
+    for s, s0 in zip(opt.state["slots"], slots_before):
+        np.testing.assert_array_equal(s, s0)
+    assert opt.state["step"] == 1
