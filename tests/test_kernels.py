@@ -38,6 +38,16 @@ def pre_activations(rng, dtype):
     return np.concatenate([rng.normal(scale=3.0, size=200), special]).astype(dtype)
 
 
+def reference_activation(name, dtype, seed):
+    """(Z, A, dA, dZ) from the NumPy twin: pre-activations, A = act(Z), a random upstream
+    gradient dA and dZ = act'(Z)·dA."""
+    rng = np.random.default_rng(seed)
+    Z = pre_activations(rng, dtype)
+    A = ref.act_forward(name, Z, NEGATIVE_SLOPE)
+    dA = rng.normal(size=Z.shape).astype(dtype)
+    return Z, A, dA, ref.act_backward(name, Z, A, dA, NEGATIVE_SLOPE)
+
+
 def random_targets(rng, name, n_rows, n_out, dtype):
     """(y_real, y_index) for loss ``name``: exactly one of them is None."""
     if name in INDEX_LOSSES:
@@ -75,13 +85,9 @@ def test_act_forward_matches_reference(name, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ACT_NAMES)
 def test_act_backward_matches_reference(name, dtype):
-    rng = np.random.default_rng(2)
-    Z = pre_activations(rng, dtype)
-    A = ref.act_forward(name, Z, NEGATIVE_SLOPE)
-    dA = rng.normal(size=Z.shape).astype(dtype)
+    Z, A, dA, expected = reference_activation(name, dtype, seed=2)
     dZ = np.full_like(Z, np.nan)
     _core.act_backward(ACTIVATIONS[name], NEGATIVE_SLOPE, Z, A, dA, dZ)
-    expected = ref.act_backward(name, Z, A, dA, NEGATIVE_SLOPE)
     np.testing.assert_allclose(dZ, expected, **tol(dtype))
 
 
@@ -103,11 +109,7 @@ def test_leaky_relu_uses_the_given_slope(dtype):
 @pytest.mark.parametrize("name", ACT_NAMES)
 def test_act_forward_and_backward_in_place(name, dtype):
     """The headers allow A to alias Z and dZ to alias dA (the dense layer relies on it)."""
-    rng = np.random.default_rng(3)
-    Z = pre_activations(rng, dtype)
-    expected_A = ref.act_forward(name, Z, NEGATIVE_SLOPE)
-    dA = rng.normal(size=Z.shape).astype(dtype)
-    expected_dZ = ref.act_backward(name, Z, expected_A, dA, NEGATIVE_SLOPE)
+    Z, expected_A, dA, expected_dZ = reference_activation(name, dtype, seed=3)
     buf = Z.copy()
     _core.act_forward(ACTIVATIONS[name], NEGATIVE_SLOPE, buf, buf)
     np.testing.assert_allclose(buf, expected_A, **tol(dtype))
