@@ -547,6 +547,16 @@ def load_error(tmp_path, content, match):
     return info.value
 
 
+def load_error_peak(tmp_path, content, match):
+    """load_error under tracemalloc: the peak bytes allocated while the file is refused."""
+    tracemalloc.start()
+    try:
+        load_error(tmp_path, content, match)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_assembled_archive_loads(tmp_path, good):
     members, meta, model, opt = good
     path = tmp_path / "ok.npz"
@@ -796,12 +806,7 @@ def test_huge_declared_member_sizes_allocate_nothing(tmp_path, good, declared):
         name_len = struct.unpack_from("<H", content, at + 28)[0]
         if content[at + 46:at + 46 + name_len] == b"params.npy":
             struct.pack_into("<II", content, at + 20, declared, declared)
-    tracemalloc.start()
-    try:
-        load_error(tmp_path, bytes(content), "cannot hold|declares")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = load_error_peak(tmp_path, bytes(content), "cannot hold|declares")
     assert peak < 4 * len(content) + (1 << 20)
 
 
@@ -823,12 +828,7 @@ def test_zip_bomb_is_refused_before_decompressing(tmp_path, good):
     content = buffer.getvalue()
     del bomb
     assert len(content) < 2**20  # a tiny file
-    tracemalloc.start()
-    try:
-        load_error(tmp_path, content, "compressed")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = load_error_peak(tmp_path, content, "compressed")
     assert peak < 8 << 20
 
 
@@ -844,12 +844,7 @@ def test_huge_config_with_a_small_file_allocates_nothing(tmp_path, good):
     params = npy_raw(f"{{'descr': '<f4', 'fortran_order': False, "
                      f"'shape': ({meta['n_params']},), }}", b"\x00" * 64)
     content = zip_bytes([("meta.npy", meta_bytes(meta)), ("params.npy", params)])
-    tracemalloc.start()
-    try:
-        load_error(tmp_path, content, "declares|holds")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = load_error_peak(tmp_path, content, "declares|holds")
     assert peak < 4 << 20
 
 

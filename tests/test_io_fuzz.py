@@ -53,6 +53,7 @@ from gdcore import io as gio
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _fuzzing import CaseBudgets  # noqa: E402
+from test_io import npy, zip_bytes  # noqa: E402  (the archive writers of the I/O tests)
 
 MIN_CASES_PER_RUN = 2_000
 CASES = CaseBudgets()
@@ -105,20 +106,6 @@ def _members(index):
     with np.load(stdio.BytesIO(base(index)[0]), allow_pickle=False) as archive:
         text = bytes(archive["meta"]).decode()
     return raw, text
-
-
-def zip_bytes(items, compression=zipfile.ZIP_STORED):
-    buffer = stdio.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
-        for name, data in items:
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def npy(array):
-    buffer = stdio.BytesIO()
-    np.lib.format.write_array(buffer, np.asarray(array), version=(1, 0), allow_pickle=True)
-    return buffer.getvalue()
 
 
 # ------------------------------------------------------------------------------ the oracle
