@@ -11,6 +11,22 @@ def _as_array(value, name):
         raise ValueError(f"{name} cannot be read as a rectangular array: {exc}") from None
 
 
+def _as_real_array(value, name):
+    """``value`` as an array of bool, int or float: other dtypes (objects, strings) are converted
+    to float64 as NumPy reads them; complex or unreadable values raise TypeError."""
+    arr = _as_array(value, name)
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}") from None
+        except OverflowError:
+            raise ValueError(f"{name} holds a number too large for float64") from None
+    return arr
+
+
 def _all_finite(arr):
     """True when every element is finite. A NaN or inf makes the sum non-finite, and the sum needs
     no temporary array (np.isfinite(X) allocates one as big as X); only when the sum overflows
@@ -26,16 +42,7 @@ def check_X(X, n_features, dtype, name="X", check_finite=True):
     (the finiteness check is left out when the caller's C pass does it)."""
     if X is None:
         raise TypeError(f"{name} must be an array of shape (n_samples, {n_features}), got None")
-    arr = _as_array(X, name)
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
-        if arr.dtype.kind == "c":
-            raise TypeError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}") from None
-        except OverflowError:
-            raise ValueError(f"{name} holds a number too large for float64") from None
+    arr = _as_real_array(X, name)
     if arr.ndim == 1 and n_features == 1:
         arr = arr.reshape(-1, 1)
     if arr.ndim != 2:
@@ -57,16 +64,7 @@ def check_y(y, loss, n_samples, n_outputs, dtype, name="y"):
     index losses, or a C-contiguous (n_samples, n_outputs) array of ``dtype`` otherwise."""
     if y is None:
         raise TypeError(f"{name} must be an array of targets, got None")
-    arr = _as_array(y, name)
-    if arr.dtype.kind == "c":
-        raise TypeError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}") from None
-        except OverflowError:
-            raise ValueError(f"{name} holds a number too large for float64") from None
+    arr = _as_real_array(y, name)
     if arr.shape[:1] != (n_samples,):
         raise ValueError(f"{name} has {arr.shape[0] if arr.ndim else 0} samples but X has {n_samples}")
     if loss.targets == "index":
