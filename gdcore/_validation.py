@@ -1,4 +1,5 @@
 """Input checks shared by the model and the estimators. Every failure names the argument."""
+import math
 import numbers
 
 import numpy as np
@@ -104,3 +105,26 @@ def check_non_negative_number(value, name):
             or not np.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
+
+
+def check_real(value, name, *, low=None, low_open=False, high=None, high_open=False):
+    """Return ``value`` (any real number: int, float, Fraction, NumPy scalar) as a finite float
+    within the given bounds, or raise ValueError naming ``name`` and the allowed range."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    try:
+        value_f = float(value)
+    except (OverflowError, ValueError):  # an int or Fraction beyond float's range
+        value_f = math.inf
+    if not math.isfinite(value_f):  # also np.longdouble values past float64's range
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    too_low = low is not None and (value_f <= low if low_open else value_f < low)
+    too_high = high is not None and (value_f >= high if high_open else value_f > high)
+    if too_low or too_high:
+        parts = []
+        if low is not None:
+            parts.append(("> " if low_open else ">= ") + f"{low:g}")
+        if high is not None:
+            parts.append(("< " if high_open else "<= ") + f"{high:g}")
+        raise ValueError(f"{name} must be {' and '.join(parts)}, got {value!r}")
+    return value_f

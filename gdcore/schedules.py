@@ -31,29 +31,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._validation import check_real
+
 __all__ = ["Schedule", "Constant", "StepLR", "MultiStepLR", "ExponentialLR", "InverseTimeLR",
            "CosineAnnealingLR", "PiecewiseLR", "LinearWarmup", "ReduceLROnPlateau", "get"]
 
 
 # ---------------------------------------------------------------------------------- validation
-def _check_real(value, name, *, low=None, low_open=False, high=None, high_open=False):
-    """Return ``value`` as a float, or raise ValueError naming ``name`` and the allowed range."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    value_f = float(value)
-    too_low = low is not None and (value_f <= low if low_open else value_f < low)
-    too_high = high is not None and (value_f >= high if high_open else value_f > high)
-    if too_low or too_high:
-        parts = []
-        if low is not None:
-            parts.append(("> " if low_open else ">= ") + f"{low:g}")
-        if high is not None:
-            parts.append(("< " if high_open else "<= ") + f"{high:g}")
-        raise ValueError(f"{name} must be {' and '.join(parts)}, got {value!r}")
-    return value_f
-
-
 def _check_int(value, name, *, minimum):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
             or value < minimum:
@@ -167,7 +151,7 @@ class Schedule:
             ``lrs[b]`` is the learning rate of batch ``b``; constant for per-epoch schedules.
         """
         n_batches = _check_int(n_batches, "n_batches", minimum=1)
-        base_lr = _check_real(base_lr, "base_lr", low=0, low_open=True)
+        base_lr = check_real(base_lr, "base_lr", low=0, low_open=True)
         if n_samples is not None:
             n_samples = _check_int(n_samples, "n_samples", minimum=1)
         elif self.needs_n_samples:
@@ -326,7 +310,7 @@ class StepLR(_PositionSchedule):
 
     def __init__(self, step_size, *, gamma=0.1, unit="epoch"):
         self.step_size = _check_int(step_size, "step_size", minimum=1)
-        self.gamma = _check_real(gamma, "gamma", low=0, low_open=True)
+        self.gamma = check_real(gamma, "gamma", low=0, low_open=True)
         super().__init__(unit)
 
     def _lr(self, t, base_lr):
@@ -363,7 +347,7 @@ class MultiStepLR(_PositionSchedule):
         if any(b <= a for a, b in zip(milestones, milestones[1:])):
             raise ValueError(f"milestones must be strictly increasing, got {milestones!r}")
         self.milestones = milestones
-        self.gamma = _check_real(gamma, "gamma", low=0, low_open=True)
+        self.gamma = check_real(gamma, "gamma", low=0, low_open=True)
         super().__init__(unit)
 
     def _lr(self, t, base_lr):
@@ -387,7 +371,7 @@ class ExponentialLR(_PositionSchedule):
     """
 
     def __init__(self, gamma, *, unit="epoch"):
-        self.gamma = _check_real(gamma, "gamma", low=0, low_open=True)
+        self.gamma = check_real(gamma, "gamma", low=0, low_open=True)
         super().__init__(unit)
 
     def _lr(self, t, base_lr):
@@ -429,7 +413,7 @@ class InverseTimeLR(_PositionSchedule):
     _UNITS = ("epoch", "step", "sample")
 
     def __init__(self, power_t=0.5, *, unit="epoch"):
-        self.power_t = _check_real(power_t, "power_t", low=0)
+        self.power_t = check_real(power_t, "power_t", low=0)
         super().__init__(unit)
 
     def _lr(self, t, base_lr):
@@ -462,7 +446,7 @@ class CosineAnnealingLR(_PositionSchedule):
 
     def __init__(self, T_max=None, *, eta_min=0.0, unit="epoch"):
         self.T_max = None if T_max is None else _check_int(T_max, "T_max", minimum=1)
-        self.eta_min = _check_real(eta_min, "eta_min", low=0)
+        self.eta_min = check_real(eta_min, "eta_min", low=0)
         super().__init__(unit)
 
     def reset(self):
@@ -504,7 +488,7 @@ class PiecewiseLR(_PositionSchedule):
     def __init__(self, lrs, *, unit="epoch"):
         if isinstance(lrs, (str, bytes)) or not hasattr(lrs, "__len__") or len(lrs) == 0:
             raise ValueError(f"lrs must be a non-empty sequence of learning rates, got {lrs!r}")
-        self.lrs = [_check_real(lr, f"lrs[{i}]", low=0, low_open=True) for i, lr in enumerate(lrs)]
+        self.lrs = [check_real(lr, f"lrs[{i}]", low=0, low_open=True) for i, lr in enumerate(lrs)]
         super().__init__(unit)
 
     def _lr(self, t, base_lr):
@@ -549,7 +533,7 @@ class LinearWarmup(Schedule):
         else:
             self.warmup_steps = _check_int(warmup_steps, "warmup_steps", minimum=1)
             self.warmup_epochs = None
-        self.start_factor = _check_real(start_factor, "start_factor", low=0, high=1)
+        self.start_factor = check_real(start_factor, "start_factor", low=0, high=1)
         self.schedule = get(schedule)
         super().__init__()
 
@@ -655,13 +639,13 @@ class ReduceLROnPlateau(Schedule):
                              f"got {monitor!r}")
         self.monitor = monitor
         self.mode = _check_choice(mode, "mode", ("min", "max"))
-        self.factor = _check_real(factor, "factor", low=0, low_open=True, high=1, high_open=True)
+        self.factor = check_real(factor, "factor", low=0, low_open=True, high=1, high_open=True)
         self.patience = _check_int(patience, "patience", minimum=0)
-        self.threshold = _check_real(threshold, "threshold", low=0)
+        self.threshold = check_real(threshold, "threshold", low=0)
         self.threshold_mode = _check_choice(threshold_mode, "threshold_mode", ("rel", "abs"))
         self.cooldown = _check_int(cooldown, "cooldown", minimum=0)
-        self.min_lr = _check_real(min_lr, "min_lr", low=0)
-        self.eps = _check_real(eps, "eps", low=0)
+        self.min_lr = check_real(min_lr, "min_lr", low=0)
+        self.eps = check_real(eps, "eps", low=0)
         super().__init__()
 
     def reset(self):

@@ -63,6 +63,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from . import losses, optim, schedules
 from .layers import check_activation
 from ._threads import resolve_n_threads
+from ._validation import check_real
 from .models import MLP, DivergenceError
 
 __all__ = ["GDClassifier", "GDRegressor"]
@@ -78,22 +79,6 @@ def _check_int(value, name, minimum):
             or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
-
-
-def _check_real(value, name, *, low=None, low_open=False, high=None, high_open=False):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-            or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    value = float(value)
-    if (low is not None and (value <= low if low_open else value < low)) or \
-            (high is not None and (value >= high if high_open else value > high)):
-        bounds = []
-        if low is not None:
-            bounds.append(("> " if low_open else ">= ") + f"{low:g}")
-        if high is not None:
-            bounds.append(("< " if high_open else "<= ") + f"{high:g}")
-        raise ValueError(f"{name} must be {' and '.join(bounds)}, got {value!r}")
-    return value
 
 
 def _check_bool(value, name):
@@ -187,20 +172,20 @@ class _BaseGD(BaseEstimator):
             if st.dtype not in (np.float32, np.float64):
                 raise ValueError(f"dtype must be 'float32', 'float64' or None, got {self.dtype!r}")
         st.loss, st.scale = self._resolve_loss()
-        st.alpha = _check_real(self.alpha, "alpha", low=0)
+        st.alpha = check_real(self.alpha, "alpha", low=0)
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
             _check_int(self.batch_size, "batch_size ('auto' or an int)", 1)
-        st.learning_rate_init = _check_real(self.learning_rate_init, "learning_rate_init",
+        st.learning_rate_init = check_real(self.learning_rate_init, "learning_rate_init",
                                             low=0, low_open=True)
-        st.power_t = _check_real(self.power_t, "power_t", low=0)
+        st.power_t = check_real(self.power_t, "power_t", low=0)
         st.max_iter = _check_int(self.max_iter, "max_iter", 1)
         st.shuffle = _check_bool(self.shuffle, "shuffle")
-        st.tol = _check_real(self.tol, "tol", low=0)
+        st.tol = check_real(self.tol, "tol", low=0)
         st.verbose = _check_int(int(self.verbose) if isinstance(self.verbose, (bool, np.bool_))
                                 else self.verbose, "verbose", 0)
         _check_bool(self.warm_start, "warm_start")
         st.early_stopping = _check_bool(self.early_stopping, "early_stopping")
-        st.validation_fraction = _check_real(self.validation_fraction, "validation_fraction",
+        st.validation_fraction = check_real(self.validation_fraction, "validation_fraction",
                                              low=0, low_open=True, high=1, high_open=True)
         st.n_iter_no_change = _check_int(self.n_iter_no_change, "n_iter_no_change", 1)
         resolve_n_threads(self.n_threads)  # raises ValueError for 0, -2, 1.5, ...
@@ -223,12 +208,12 @@ class _BaseGD(BaseEstimator):
         if self.solver not in _SOLVERS:
             raise ValueError(f"solver must be one of {', '.join(map(repr, _SOLVERS))} or a "
                              f"gdcore.optim.Optimizer, got {self.solver!r}")
-        _check_real(self.momentum, "momentum", low=0, high=1, high_open=True)
+        check_real(self.momentum, "momentum", low=0, high=1, high_open=True)
         _check_bool(self.nesterovs_momentum, "nesterovs_momentum")
-        _check_real(self.beta_1, "beta_1", low=0, high=1, high_open=True)
-        _check_real(self.beta_2, "beta_2", low=0, high=1, high_open=True)
-        _check_real(self.epsilon, "epsilon", low=0)
-        _check_real(self.weight_decay, "weight_decay", low=0)
+        check_real(self.beta_1, "beta_1", low=0, high=1, high_open=True)
+        check_real(self.beta_2, "beta_2", low=0, high=1, high_open=True)
+        check_real(self.epsilon, "epsilon", low=0)
+        check_real(self.weight_decay, "weight_decay", low=0)
 
     def _data_dtype(self, st, first_pass):
         """The dtype X is converted to: the network's once there is one (warm_start and

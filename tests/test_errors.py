@@ -343,3 +343,22 @@ def test_predict_proba_of_one_output_keeps_tiny_probabilities_exact():
     z = np.array([[-17.3], [-40.0], [0.0], [30.0]], dtype=np.float32)
     expected = 1 / (1 + np.exp(-z.astype(np.float64)))
     np.testing.assert_allclose(model.predict_proba(z), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("value", [10**400, np.longdouble("1e4000"), float("nan"), "0.1", True])
+def test_estimator_and_schedule_numbers_refuse_the_same_values(value):
+    """One check_real serves the schedules and the estimators: out-of-range ints and long doubles
+    are refused with a ValueError naming the argument, not a NumPy TypeError or an inf."""
+    from gdcore.sklearn import GDRegressor
+    with pytest.raises(ValueError, match="gamma must be a finite number"):
+        gd.schedules.ExponentialLR(gamma=value)
+    with pytest.raises(ValueError, match="alpha must be a finite number"):
+        GDRegressor(alpha=value).fit(np.zeros((4, 2)), np.zeros(4))
+
+
+def test_fraction_is_a_number_for_estimators_too():
+    from fractions import Fraction
+    from gdcore.sklearn import GDRegressor
+    model = GDRegressor(alpha=Fraction(1, 1000), max_iter=50, tol=1e-3).fit(np.ones((8, 2)),
+                                                                           np.ones(8))
+    assert model.alpha == Fraction(1, 1000) and np.isfinite(model.loss_)
