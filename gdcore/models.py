@@ -466,10 +466,15 @@ class Sequential:
         """Network output for a validated X; the C core checks X for inf/NaN as it reads it."""
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         n_threads = min(n_threads, -(-X.shape[0] // _PREDICT_CHUNK_ROWS))  # the team C will use
-        work = self._workspace("forward", self._network.forward_workspace_len(
-            n_threads, self.dtype == np.float64))
-        with blas_single_thread():
+        work = self._forward_work
+        if n_threads > 1 or work.size == 0:  # one thread's workspace, once sized, always fits
+            work = self._workspace("forward", self._network.forward_workspace_len(
+                n_threads, self.dtype == np.float64))
+        if _core.blas_thread_control_installed():  # the core holds BLAS to one thread itself
             status = _core.forward(self._network, n_threads, self._params, X, out, work)
+        else:
+            with blas_single_thread():
+                status = _core.forward(self._network, n_threads, self._params, X, out, work)
         if status == _core.ERR_NONFINITE:
             raise ValueError(f"{name} contains NaN or infinity"
                              + (f" (after conversion to {self.dtype.name})" if converted else ""))
