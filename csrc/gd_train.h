@@ -5,7 +5,9 @@
  * matrix shapes, never on the thread count, and each tile is one GEMM over the full inner
  * dimension (for dW: over the whole batch, in row order). Threads only choose which tiles they
  * compute, so the same seed gives the same bits for any n_threads, with no cross-thread
- * reduction at all. */
+ * reduction at all. Weight-gradient tiles are blocks of whole rows on a static schedule, and
+ * the optimizer step runs tile by tile on the same schedule, so a parameter's gradient and
+ * update stay on one core. */
 
 typedef struct {
     int64_t n;                  /* rows in X */
