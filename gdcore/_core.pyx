@@ -525,7 +525,6 @@ cdef class Stepper:
 
     cdef int _reserve(self, int64_t rows) except -1:
         """Grow the workspace to a batch of `rows` (only when a larger batch first comes)."""
-        import numpy as np
         cdef char[::1] raw
         cdef int64_t length
         if self.double_precision:
@@ -533,6 +532,7 @@ cdef class Stepper:
         else:
             length = gd_train_workspace_len_f32(&self.network.net, rows)
         if length > self.work_len:
+            import numpy as np  # here, not per step: only a larger batch gets this far
             self.work = np.empty(length, dtype=np.float64 if self.double_precision else np.float32)
             raw = self.work.view(np.uint8)
             self.work_ptr = &raw[0]

@@ -673,7 +673,13 @@ class Sequential:
                 self._restore(snapshot, state)
                 raise DivergenceError(_STEP_OVERFLOW.format(self.dtype.name), epoch=None, batch=0)
             _raise_for_status(status, "train_step")
-            if _core.blas_thread_control_installed():  # else every call needs threadpoolctl
+            key = (loss_arg, optimizer_arg, l1, l2, n_threads)
+            fast = self._fast_step
+            still_bound = (fast is not None and _same_arguments(fast[0], key) and fast[1] is opt
+                           and fast[3] is state["slots"] and fast[4] == opt._version)
+            # bind once, not on every general-path call (lists or other layouts take this path
+            # each time, and a Stepper allocates a backup of the parameters and state)
+            if not still_bound and _core.blas_thread_control_installed():
                 key_loss = copy.copy(loss_arg) if isinstance(loss_arg, losses.Loss) else loss_arg
                 self._fast_step = (
                     (key_loss, optimizer_arg, l1, l2, n_threads), opt, state, state["slots"],

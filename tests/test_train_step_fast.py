@@ -183,3 +183,17 @@ def test_overflowing_fast_step_is_undone(monkeypatch):
     for s, s0 in zip(opt.state["slots"], slots_before):
         np.testing.assert_array_equal(s, s0)
     assert opt.state["step"] == 1
+
+
+def test_general_path_calls_keep_the_bound_stepper():
+    """Inputs that always take the general path (lists) must not rebuild the stepper each call."""
+    model = make_model("float32")
+    opt = gd.optim.SGD(lr=0.01, momentum=0.9)
+    X, y = batches("cross_entropy", 3, np.float32, n=1)[0]
+    model.train_step(X.tolist(), y.tolist(), optimizer=opt)
+    stepper = model._fast_step[-1]
+    model.train_step(X.tolist(), y.tolist(), optimizer=opt)
+    assert model._fast_step[-1] is stepper
+    opt.lr = 0.02  # a real change still rebinds
+    model.train_step(X.tolist(), y.tolist(), optimizer=opt)
+    assert model._fast_step[-1] is not stepper
