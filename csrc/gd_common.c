@@ -13,6 +13,16 @@ int64_t gd_n_params(const gd_net *net)
     return n;
 }
 
+int64_t gd_shard_work_len(const gd_net *net)
+{
+    int64_t l, widest = 0;
+    for (l = 0; l < net->n_layers; l++) {
+        const int64_t len = (net->sizes[l] + 1) * net->sizes[l + 1];
+        widest = len > widest ? len : widest;
+    }
+    return widest;
+}
+
 int gd_openmp_enabled(void)
 {
 #ifdef _OPENMP

@@ -275,7 +275,42 @@ typedef struct {
     int64_t n_row_blocks;
     gd_status status;      /* shared: any thread may set it, all read it after a barrier */
     double batch_loss, batch_correct;
+    int64_t arrived[GD_MAX_LAYERS]; /* free-order mode: partials added into each dW so far */
 } GD(batch_job);
+
+/* Benchmark only (ctx->shard_work set; see gd_ctx): the data-parallel way to compute layer k's
+ * dW and db, there to measure what determinism costs. Each thread takes an equal shard of the
+ * batch rows, computes its partial gradient in its own slice of shard_work, and adds it into
+ * dW in the order the threads finish, so the bits depend on timing and on the thread count.
+ * The default path has no reduction at all: each dW tile is one GEMM over the whole batch. */
+static void free_order_weight_gradients(GD(batch_job) *j, int64_t k, const gd_real *Xk)
+{
+    const int64_t n_in = j->net->sizes[k], n_out = j->net->sizes[k + 1];
+    const int64_t len = (n_in + 1) * n_out; /* dW_k, then db_k: adjacent in the flat buffers */
+    int t = 0, n = 1;
+    int64_t r0, r1, i;
+    gd_real *partial;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+    n = omp_get_num_threads();
+#endif
+    r0 = j->B * t / n, r1 = j->B * (t + 1) / n;
+    partial = (gd_real *)j->ctx->shard_work + (int64_t)t * gd_shard_work_len(j->net);
+    GD(gd_dense_backward_weights)(j->ctx, r1 - r0, n_in, n_out, Xk + r0 * n_in, n_in,
+                                  j->s.D[k] + r0 * n_out, 0, n_in, 0, n_out, partial,
+                                  partial + n_in * n_out);
+#pragma omp critical(gd_free_order)
+    {
+        gd_real *grad = j->dW[k];
+        if (j->arrived[k]++ == 0)
+            for (i = 0; i < len; i++)
+                grad[i] = partial[i];
+        else
+            for (i = 0; i < len; i++)
+                grad[i] += partial[i];
+    }
+#pragma omp barrier
+}
 
 /* One optimizer step over the parameters [p, p + len) of the flat buffer. */
 static void update_range(GD(batch_job) *j, gd_real *p, int64_t len)
@@ -390,6 +425,8 @@ static void run_batch(GD(batch_job) *j)
         const double rate_in = k > 0 && dropping ? dropout_rate(net, k - 1) : 0.0;
         const double l1 = loss->l1 + (net->l1 != NULL ? net->l1[k] : 0.0);
         const double l2 = loss->l2 + (net->l2 != NULL ? net->l2[k] : 0.0);
+        if (ctx->shard_work != NULL) /* benchmark only: the tiles below then skip the GEMM */
+            free_order_weight_gradients(j, k, Xk);
         /* dW tiles on a static schedule: the update phase below gives each tile's weights to the
          * same thread, so gradients never move between cores (on this project's shared VM the
          * two vCPUs are at times far apart: a cache line then takes ~350 ns to cross instead of
@@ -402,8 +439,9 @@ static void run_batch(GD(batch_job) *j)
             int nonfinite = 0;
             int64_t i;
             tile_bounds(&wgt[k], task, &r0, &r1, &c0, &c1);
-            GD(gd_dense_backward_weights)(ctx, B, n_in, n_out, Xk, n_in, s.D[k], r0, r1, c0,
-                                          c1, dW[k], db[k]);
+            if (ctx->shard_work == NULL)
+                GD(gd_dense_backward_weights)(ctx, B, n_in, n_out, Xk, n_in, s.D[k], r0, r1, c0,
+                                              c1, dW[k], db[k]);
             for (i = r0; i < r1; i++) {
                 gd_real *dw = dW[k] + i * n_out + c0;
                 penalty += GD(gd_penalty)(l1, l2, c1 - c0, W[k] + i * n_out + c0, dw);
@@ -493,6 +531,8 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
     job.ctx = ctx, job.net = net, job.loss = loss, job.opt = opt, job.lr = lr, job.data = data;
     job.rows = rows, job.B = B, job.dropout_key = dropout_key, job.state = state;
     job.status = GD_OK, job.batch_loss = 0, job.batch_correct = 0;
+    for (l = 0; l < L; l++)
+        job.arrived[l] = 0;
     /* dropout only while training: loss_and_grad (no optimizer) sees the whole network */
     job.dropping = opt != NULL && net->dropout != NULL;
     carve_scratch(net, B, work, &job.s);

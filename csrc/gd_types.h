@@ -50,6 +50,12 @@ typedef struct {
     gd_sgemm_fn sgemm;
     gd_dgemm_fn dgemm;
     int n_threads;  /* upper bound on OpenMP threads; small work uses fewer */
+    /* Benchmark only; NULL (what every caller but benches/bench_reduction.py passes) keeps each
+     * result the same bits for any thread count. Non-NULL: gd_batch_step computes weight
+     * gradients the data-parallel way, summing per-thread partials in the order the threads
+     * finish (gd_train.c, free_order_weight_gradients), which needs n_threads ×
+     * gd_shard_work_len(net) elements of the batch's element type here. */
+    void *shard_work;
 } gd_ctx;
 
 /* A multilayer perceptron: layer l maps sizes[l] inputs to sizes[l+1] outputs, y = act_l(x·W_l + b_l).
@@ -103,6 +109,8 @@ typedef struct {
 #define GD_OPTIM_SLOTS 3
 
 int64_t gd_n_params(const gd_net *net);
+/* Elements of gd_ctx.shard_work one thread needs: the largest layer's W and b. */
+int64_t gd_shard_work_len(const gd_net *net);
 /* 1 when the core was built with OpenMP; the largest thread count OpenMP would use now. */
 int gd_openmp_enabled(void);
 int gd_max_threads(void);

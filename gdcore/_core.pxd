@@ -25,6 +25,7 @@ cdef extern from "gdcore.h" nogil:
         gd_sgemm_fn sgemm
         gd_dgemm_fn dgemm
         int n_threads
+        void *shard_work
 
     ctypedef struct gd_net:
         int64_t n_layers
@@ -133,6 +134,7 @@ cdef extern from "gdcore.h" nogil:
     void gd_optim_update_f64(const gd_optim *opt, double lr, int64_t step, int64_t n,
                              const double *grad, double *param, double **slots)
 
+    int64_t gd_shard_work_len(const gd_net *net)
     int64_t gd_train_workspace_len_f32(const gd_net *net, int64_t batch_rows)
     int64_t gd_train_workspace_len_f64(const gd_net *net, int64_t batch_rows)
     int64_t gd_forward_workspace_len_f32(const gd_ctx *ctx, const gd_net *net)

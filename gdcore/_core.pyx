@@ -43,6 +43,7 @@ cdef gd_ctx _context(int n_threads) noexcept:
     ctx.sgemm = _sgemm_row_major
     ctx.dgemm = _dgemm_row_major
     ctx.n_threads = n_threads if n_threads > 0 else 1
+    ctx.shard_work = NULL
     return ctx
 
 
@@ -166,6 +167,11 @@ cdef class Network:
     @property
     def n_params(self):
         return gd_n_params(&self.net)
+
+    @property
+    def shard_work_len(self):
+        """Elements of train(shard_work=...) each thread needs (benchmark only)."""
+        return gd_shard_work_len(&self.net)
 
     def train_workspace_len(self, int64_t batch_rows, dtype_is_double):
         if dtype_is_double:
@@ -358,7 +364,7 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
           const real[:, ::1] y_real, const int64_t[::1] y_index, const real[::1] weights,
           const int64_t[::1] perm,
           int64_t batch_size, int64_t first_batch, int64_t end_batch, real[::1] work not None,
-          bint interruptible=False, uint64_t dropout_seed=0):
+          bint interruptible=False, uint64_t dropout_seed=0, real[::1] shard_work=None):
     """Run batches [first_batch, end_batch) of an epoch over perm with the GIL released.
 
     loss = (kind, delta, l1, l2); opt = gdcore.optim's spec tuple, or None for no update (then
@@ -368,7 +374,9 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
     thread only) and stop between batches. dropout_seed: key of the epoch's dropout masks (with
     perm None, of the one batch). Returns (status, loss_sum, correct, step, bad_batch):
     loss_sum = Σ batch_loss·batch_rows, correct = rows classified right; on GD_INTERRUPTED
-    bad_batch is the first batch not run.
+    bad_batch is the first batch not run. shard_work: benchmark only (benches/bench_reduction.py),
+    n_threads × network.shard_work_len elements: weight gradients summed from per-thread partials
+    in the order the threads finish (see gd_ctx), so the bits depend on timing.
     """
     global _stop_requested
     cdef gd_ctx ctx = _context(n_threads)
@@ -388,6 +396,12 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
     cdef sighandler_t previous_handler
     cdef int i
 
+    if shard_work is not None:
+        if shard_work.shape[0] < <int64_t>ctx.n_threads * gd_shard_work_len(&network.net):
+            raise ValueError(f"shard_work needs n_threads × shard_work_len = "
+                             f"{ctx.n_threads * gd_shard_work_len(&network.net)} elements, "
+                             f"got {shard_work.shape[0]}")
+        ctx.shard_work = &shard_work[0]
     loss_spec.kind, loss_spec.delta, loss_spec.l1, loss_spec.l2 = loss
     if opt is not None:
         opt_spec = _optim_spec(opt)
