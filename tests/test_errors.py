@@ -349,6 +349,7 @@ def test_predict_proba_of_one_output_keeps_tiny_probabilities_exact():
 def test_estimator_and_schedule_numbers_refuse_the_same_values(value):
     """One check_real serves the schedules and the estimators: out-of-range ints and long doubles
     are refused with a ValueError naming the argument, not a NumPy TypeError or an inf."""
+    pytest.importorskip("sklearn", minversion="1.6")
     from gdcore.sklearn import GDRegressor
     with pytest.raises(ValueError, match="gamma must be a finite number"):
         gd.schedules.ExponentialLR(gamma=value)
@@ -358,6 +359,7 @@ def test_estimator_and_schedule_numbers_refuse_the_same_values(value):
 
 def test_fraction_is_a_number_for_estimators_too():
     from fractions import Fraction
+    pytest.importorskip("sklearn", minversion="1.6")
     from gdcore.sklearn import GDRegressor
     model = GDRegressor(alpha=Fraction(1, 1000), max_iter=50, tol=1e-3).fit(np.ones((8, 2)),
                                                                            np.ones(8))
