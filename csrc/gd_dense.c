@@ -3,6 +3,7 @@
 #include "gd_dense.h"
 #include "gd_act_inline.h"
 
+GD_VECTOR_CLONES
 void GD(gd_dense_forward)(const gd_ctx *ctx, int64_t B, int64_t n_in, int64_t n_out,
                           const gd_real *X, int64_t ldx, const gd_real *W, int64_t ldw,
                           const gd_real *b, gd_act act, gd_real negative_slope, gd_real *Z,
@@ -22,6 +23,7 @@ void GD(gd_dense_forward)(const gd_ctx *ctx, int64_t B, int64_t n_in, int64_t n_
             act_forward_inplace(act, negative_slope, n_out, Z + r * ldz, A + r * ldz);
 }
 
+GD_VECTOR_CLONES
 void GD(gd_dense_backward_input)(const gd_ctx *ctx, int64_t B, int64_t n_in, int64_t n_out,
                                  const gd_real *dZ, int64_t lddz, const gd_real *W, int64_t ldw,
                                  gd_act act_in, gd_real negative_slope, const gd_real *Z_in,
@@ -38,6 +40,7 @@ void GD(gd_dense_backward_input)(const gd_ctx *ctx, int64_t B, int64_t n_in, int
                              dX + r * lddx, dX + r * lddx);
 }
 
+GD_VECTOR_CLONES
 void GD(gd_dense_backward_weights)(const gd_ctx *ctx, int64_t B, int64_t n_in, int64_t n_out,
                                    const gd_real *X, int64_t ldx, const gd_real *dZ, int64_t i0,
                                    int64_t i1, int64_t j0, int64_t j1, gd_real *dW, gd_real *db)

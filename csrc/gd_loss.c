@@ -5,6 +5,7 @@
 
 /* Cross-entropy of one row of logits z (C classes) with target class t:
  * loss = logsumexp(z) − z[t], grad = (softmax(z) − onehot(t))·scale. Max-shifted: no overflow. */
+GD_VECTOR_CLONES
 static gd_real cross_entropy_row(int64_t C, const gd_real *z, int64_t t, gd_real scale, gd_real *grad)
 {
     gd_real zmax = z[0], sum = 0;
@@ -26,6 +27,7 @@ static gd_real cross_entropy_row(int64_t C, const gd_real *z, int64_t t, gd_real
 
 /* Multi-class margin loss of one row (torch MultiMarginLoss, p = 1, margin = 1):
  * loss = Σ_{j≠t} max(0, 1 − z[t] + z[j]) / C. */
+GD_VECTOR_CLONES
 static gd_real hinge_row(int64_t C, const gd_real *z, int64_t t, gd_real scale, gd_real *grad)
 {
     gd_real total = 0, per_class = scale / (gd_real)C;
@@ -65,6 +67,7 @@ static gd_real sign_agreement(int64_t n, const gd_real *z, const gd_real *y)
 }
 
 /* Elementwise losses over one row of n_out outputs z with real targets y; scale = 1/(batch·n_out). */
+GD_VECTOR_CLONES
 static gd_real elementwise_row(int32_t kind, gd_real delta, int64_t n_out, const gd_real *z,
                                const gd_real *y, gd_real scale, gd_real *grad)
 {
@@ -102,6 +105,7 @@ static gd_real elementwise_row(int32_t kind, gd_real delta, int64_t n_out, const
     return total * scale;
 }
 
+GD_VECTOR_CLONES
 gd_status GD(gd_loss_rows)(const gd_loss *loss, int64_t n_rows, double weight_total, int64_t n_out,
                            const gd_real *out, const gd_real *y_real, const int64_t *y_index,
                            const gd_real *weights, const int64_t *rows, gd_real *row_loss,
@@ -142,6 +146,7 @@ gd_status GD(gd_loss_rows)(const gd_loss *loss, int64_t n_rows, double weight_to
     return GD_OK;
 }
 
+GD_VECTOR_CLONES
 double GD(gd_penalty)(double l1, double l2, int64_t n, const gd_real *W, gd_real *grad_W)
 {
     const gd_real a = (gd_real)l1, c = (gd_real)l2;

@@ -27,6 +27,7 @@ static inline void sgd_momentum_loop(int first_step, int nesterov, int64_t n, gd
     }
 }
 
+GD_VECTOR_CLONES
 static void sgd_update(const gd_optim *opt, gd_real lr, int first_step, int64_t n,
                        const gd_real *grad, gd_real *param, gd_real *velocity)
 {
@@ -55,6 +56,7 @@ static void sgd_update(const gd_optim *opt, gd_real lr, int first_step, int64_t 
  *   m ← lerp(m, g, 1 − β1)
  *   v ← β2·v + (1 − β2)·g²
  *   p ← p − lr/(1 − β1^t) · m / (√v / √(1 − β2^t) + eps) */
+GD_VECTOR_CLONES
 static void adam_update(const gd_optim *opt, double lr, int64_t step, int decoupled, int64_t n,
                         const gd_real *grad, gd_real *param, gd_real *m, gd_real *v)
 {
@@ -80,6 +82,7 @@ static void adam_update(const gd_optim *opt, double lr, int64_t step, int decoup
 
 /* RMSprop (torch.optim): g ← g + wd·p; s ← α·s + (1 − α)·g²; centered: ḡ ← lerp(ḡ, g, 1 − α),
  * d = √(s − ḡ²) + eps, else d = √s + eps; momentum: b ← μ·b + g/d, p ← p − lr·b; else p ← p − lr·g/d. */
+GD_VECTOR_CLONES
 static void rmsprop_update(const gd_optim *opt, gd_real lr, int64_t n, const gd_real *grad,
                            gd_real *param, gd_real *square_avg, gd_real *momentum_buf,
                            gd_real *grad_avg)
@@ -110,6 +113,7 @@ static void rmsprop_update(const gd_optim *opt, gd_real lr, int64_t n, const gd_
 
 /* Adagrad (torch.optim): g ← g + wd·p; clr = lr / (1 + (t − 1)·lr_decay); s ← s + g²;
  * p ← p − clr·g / (√s + eps). */
+GD_VECTOR_CLONES
 static void adagrad_update(const gd_optim *opt, double lr, int64_t step, int64_t n,
                            const gd_real *grad, gd_real *param, gd_real *sum)
 {
@@ -124,6 +128,7 @@ static void adagrad_update(const gd_optim *opt, double lr, int64_t step, int64_t
     }
 }
 
+GD_VECTOR_CLONES
 void GD(gd_optim_update)(const gd_optim *opt, double lr, int64_t step, int64_t n,
                          const gd_real *grad, gd_real *param, gd_real *const *slots)
 {

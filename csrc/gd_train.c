@@ -183,6 +183,7 @@ int64_t GD(gd_forward_workspace_len)(const gd_ctx *ctx, const gd_net *net)
 
 /* Forward pass of one chunk of rows into out, with `scratch` (2 × rows × widest hidden) for the
  * hidden layers. Returns GD_ERR_NONFINITE for an inf or NaN in the chunk's input. */
+GD_VECTOR_CLONES
 static gd_status forward_chunk(const gd_ctx *ctx, const gd_net *net, gd_real *const *W,
                                gd_real *const *b, int64_t rows, const gd_real *in, gd_real *out,
                                gd_real *scratch, int64_t slice)
@@ -283,6 +284,7 @@ typedef struct {
  * batch rows, computes its partial gradient in its own slice of shard_work, and adds it into
  * dW in the order the threads finish, so the bits depend on timing and on the thread count.
  * The default path has no reduction at all: each dW tile is one GEMM over the whole batch. */
+GD_VECTOR_CLONES
 static void free_order_weight_gradients(GD(batch_job) *j, int64_t k, const gd_real *Xk)
 {
     const int64_t n_in = j->net->sizes[k], n_out = j->net->sizes[k + 1];
@@ -313,6 +315,7 @@ static void free_order_weight_gradients(GD(batch_job) *j, int64_t k, const gd_re
 }
 
 /* One optimizer step over the parameters [p, p + len) of the flat buffer. */
+GD_VECTOR_CLONES
 static void update_range(GD(batch_job) *j, gd_real *p, int64_t len)
 {
     GD(gd_state) *state = j->state;
@@ -329,6 +332,7 @@ static void update_range(GD(batch_job) *j, gd_real *p, int64_t len)
     }
 }
 
+GD_VECTOR_CLONES
 static void run_batch(GD(batch_job) *j)
 {
     const gd_ctx *ctx = j->ctx;
