@@ -23,6 +23,20 @@ int64_t gd_shard_work_len(const gd_net *net)
     return widest;
 }
 
+const char *gd_vector_isa(void)
+{
+#if GD_HAS_VECTOR_CLONES /* the same order of preference as GCC's clone resolver */
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return "avx512f";
+    if (__builtin_cpu_supports("avx2"))
+        return "avx2";
+    return "baseline";
+#else
+    return "baseline (built without clones)";
+#endif
+}
+
 int gd_openmp_enabled(void)
 {
 #ifdef _OPENMP

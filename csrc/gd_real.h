@@ -26,21 +26,6 @@
 #define GD_GEMM(ctx) ((ctx)->sgemm)
 #endif
 
-/* The element-wise loops (optimizer, activations, loss, the finiteness checks, the batch
- * gather) are memory passes between GEMMs; compiled for baseline x86-64 they use 16-byte SSE2
- * vectors. GD_VECTOR_CLONES compiles a function three times, with AVX-512F, with AVX2 and for
- * the baseline, and the loader picks the best one the CPU runs (GCC's target_clones, an ELF
- * ifunc: glibc Linux only; elsewhere the baseline alone). ISA names, not arch=: GCC inlines the
- * static helpers into a clone only when the arch is the same. 784-128-10 at batch 64, one
- * thread on an AVX-512 CPU: 0.28 s → 0.22 s per epoch. The build keeps -ffp-contract=off, so
- * every clone rounds exactly as the baseline: no fused multiply-adds. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    defined(__GLIBC__) && !defined(GD_NO_VECTOR_CLONES)
-#define GD_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define GD_VECTOR_CLONES
-#endif
-
 /* 1 if any of x[0..n) is inf or NaN (all exponent bits set). Integer compares OR-ed together:
  * unlike a float sum, this vectorizes without -ffast-math and cannot overflow. */
 static inline int any_nonfinite(int64_t n, const gd_real *x)

@@ -7,6 +7,23 @@
 
 #include <stdint.h>
 
+/* The element-wise loops (optimizer, activations, loss, the finiteness checks, the batch
+ * gather) are memory passes between GEMMs; compiled for baseline x86-64 they use 16-byte SSE2
+ * vectors. GD_VECTOR_CLONES compiles a function three times, with AVX-512F, with AVX2 and for
+ * the baseline, and the loader picks the best one the CPU runs (GCC's target_clones, an ELF
+ * ifunc: glibc Linux only; elsewhere the baseline alone). ISA names, not arch=: GCC inlines the
+ * static helpers into a clone only when the arch is the same. 784-128-10 at batch 64, one
+ * thread on an AVX-512 CPU: 0.279 s → 0.231 s per epoch. The build keeps -ffp-contract=off, so
+ * every clone rounds exactly as the baseline: no fused multiply-adds. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    defined(__GLIBC__) && !defined(GD_NO_VECTOR_CLONES)
+#define GD_HAS_VECTOR_CLONES 1
+#define GD_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define GD_HAS_VECTOR_CLONES 0
+#define GD_VECTOR_CLONES
+#endif
+
 typedef enum {
     GD_OK = 0,
     GD_ERR_ARG = 1,        /* a size or pointer argument is invalid */
@@ -119,5 +136,8 @@ int gd_max_threads(void);
 int gd_team_size(int wanted);
 /* 1 in such a forked child. */
 int gd_fork_limited(void);
+/* Which clone of the element-wise loops runs here (GD_VECTOR_CLONES): "avx512f", "avx2",
+ * "baseline", or "baseline (built without clones)". */
+const char *gd_vector_isa(void);
 
 #endif

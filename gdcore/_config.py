@@ -22,6 +22,7 @@ def show_config(file=None):
         f"numpy {np.__version__}",
         f"scipy {scipy.__version__}",
         f"openmp: {'on' if _core.openmp_enabled() else 'OFF (built with GDCORE_OPENMP=OFF)'}",
+        f"element-wise loops: {_core.vector_isa()}",
         f"usable cores: {usable_cores()}",
         f"fit() threads (n_threads=None): {resolve_n_threads(None)}"
         + (" (but 1: forked after the parent ran OpenMP threads)" if _core.fork_limited() else ""),

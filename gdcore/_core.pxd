@@ -88,6 +88,7 @@ cdef extern from "gdcore.h" nogil:
     int gd_openmp_enabled()
     int gd_max_threads()
     int gd_fork_limited()
+    const char *gd_vector_isa()
 
     void gd_act_forward_f32(int act, float slope, int64_t n, const float *Z, float *A)
     void gd_act_forward_f64(int act, double slope, int64_t n, const double *Z, double *A)

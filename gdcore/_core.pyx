@@ -124,6 +124,12 @@ def fork_limited():
     return bool(gd_fork_limited())
 
 
+def vector_isa():
+    """Which build of the element-wise loops runs on this CPU: "avx512f", "avx2", "baseline", or
+    "baseline (built without clones)" (see GD_VECTOR_CLONES in csrc/gd_types.h)."""
+    return gd_vector_isa().decode()
+
+
 def max_threads():
     """omp_get_max_threads(): honours OMP_NUM_THREADS; 1 without OpenMP."""
     return gd_max_threads()

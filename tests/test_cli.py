@@ -105,6 +105,26 @@ def test_show_config_names_versions_openmp_and_threads(capsys):
     assert "openblas" in text.lower() or "blas" in text
 
 
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return next((line.split(":")[1].split() for line in cpuinfo
+                         if line.startswith("flags")), [])
+    except OSError:
+        return []
+
+
+def test_config_names_the_clone_of_the_elementwise_loops_this_cpu_runs(capsys):
+    isa = gdcore._core.vector_isa()
+    assert isa in ("avx512f", "avx2", "baseline", "baseline (built without clones)")
+    gdcore.show_config()
+    assert f"element-wise loops: {isa}\n" in capsys.readouterr().out
+    if isa != "baseline (built without clones)":  # the resolver's choice follows the CPU
+        flags = _cpu_flags()
+        expected = "avx512f" if "avx512f" in flags else "avx2" if "avx2" in flags else "baseline"
+        assert not flags or isa == expected
+
+
 def test_config_command_matches_show_config():
     result = run_cli("config")
     assert result.returncode == 0 and "fit() threads" in result.stdout
