@@ -434,9 +434,12 @@ static void run_batch(GD(batch_job) *j)
         /* dW tiles on a static schedule: the update phase below gives each tile's weights to the
          * same thread, so gradients never move between cores (on this project's shared VM the
          * two vCPUs are at times far apart: a cache line then takes ~350 ns to cross instead of
-         * ~70, and epochs that moved the gradients across ran 2× slower). No barrier after
-         * them: nothing reads dW before the update, and the input tiles fill any imbalance. */
-#pragma omp for schedule(static) nowait
+         * ~70, and epochs that moved the gradients across ran 2× slower). Round-robin (chunks
+         * of 1), not in halves: a layer's last tile is often a sliver (784 rows = 6 tiles of 128
+         * and one of 16), and halves gave one of two threads 4 full tiles against 2 and the
+         * sliver. No barrier after them: nothing reads dW before the update, and the input
+         * tiles fill any imbalance. */
+#pragma omp for schedule(static, 1) nowait
         for (task = 0; task < weight_tasks; task++) {
             int64_t r0, r1, c0, c1;
             double penalty = 0;
@@ -500,7 +503,7 @@ static void run_batch(GD(batch_job) *j)
     if (opt != NULL && j->status == GD_OK) {
         for (k = 0; k < L; k++) {
             const int64_t n_out = net->sizes[k + 1];
-#pragma omp for schedule(static) nowait
+#pragma omp for schedule(static, 1) nowait
             for (task = 0; task < wgt[k].count; task++) {
                 int64_t r0, r1, c0, c1;
                 tile_bounds(&wgt[k], task, &r0, &r1, &c0, &c1);
