@@ -275,6 +275,7 @@ typedef struct {
     int64_t tile_offset[GD_MAX_LAYERS + 1];
     int64_t n_row_blocks;
     gd_status status;      /* shared: any thread may set it, all read it after a barrier */
+    int overflow;          /* set by an update that stepped a weight past the type's range */
     double batch_loss, batch_correct;
     int64_t arrived[GD_MAX_LAYERS]; /* free-order mode: partials added into each dW so far */
 } GD(batch_job);
@@ -314,6 +315,16 @@ static void free_order_weight_gradients(GD(batch_job) *j, int64_t k, const gd_re
 #pragma omp barrier
 }
 
+/* This thread's number in the team running the batch (0 outside a parallel region). */
+static int thread_number(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 /* One optimizer step over the parameters [p, p + len) of the flat buffer. */
 GD_VECTOR_CLONES
 static void update_range(GD(batch_job) *j, gd_real *p, int64_t len)
@@ -325,10 +336,11 @@ static void update_range(GD(batch_job) *j, gd_real *p, int64_t len)
     for (slot = 0; slot < GD_OPTIM_SLOTS; slot++)
         slots[slot] = state->slots[slot] != NULL ? state->slots[slot] + p0 : NULL;
     GD(gd_optim_update)(j->opt, j->lr, state->step + 1, len, state->grads + p0, p, slots);
-    /* finite gradients can still step the weights past the type's range */
+    /* finite gradients can still step the weights past the type's range; not j->status,
+     * which every thread reads once more after the update has started (see run_batch) */
     if (any_nonfinite(len, p)) {
 #pragma omp atomic write
-        j->status = GD_ERR_OVERFLOW;
+        j->overflow = 1;
     }
 }
 
@@ -484,33 +496,41 @@ static void run_batch(GD(batch_job) *j)
     }
 
     /* Batch loss: row losses and tile penalties summed in a fixed order (same bits for any
-     * thread count); a non-finite loss or gradient stops here, before any parameter moves. */
-#pragma omp single
-    if (j->status == GD_OK) {
-        for (k = 0; k < B; k++) {
-            j->batch_loss += s.row_loss[k];
-            j->batch_correct += s.row_correct[k];
+     * thread count); a non-finite loss or gradient stops here, before any parameter moves.
+     * Every thread sums the same values in the same order after the barrier that ended the
+     * backward pass, so all reach the same decision with no barrier of their own (one fewer
+     * per batch); the first thread stores the sums. */
+    {
+        const gd_status status = j->status; /* no thread writes it after that barrier */
+        double batch_loss = 0, batch_correct = 0;
+        if (status == GD_OK) {
+            for (k = 0; k < B; k++) {
+                batch_loss += s.row_loss[k];
+                batch_correct += s.row_correct[k];
+            }
+            for (k = 0; k < tile_offset[L]; k++)
+                batch_loss += s.tile_penalty[k];
         }
-        for (k = 0; k < tile_offset[L]; k++)
-            j->batch_loss += s.tile_penalty[k];
-        if (!isfinite(j->batch_loss))
-            j->status = GD_ERR_NONFINITE;
+        if (thread_number() == 0) {
+            j->batch_loss = batch_loss;
+            j->batch_correct = batch_correct;
+        }
+        if (status != GD_OK || !isfinite(batch_loss) || opt == NULL)
+            return;
     }
 
     /* The update, tile by tile with the dW tiles' static schedule (the same iteration count and
      * team: OpenMP gives each thread the same tiles), so each thread updates the weights whose
      * gradients it computed; the first row tile of a layer also carries its biases. */
-    if (opt != NULL && j->status == GD_OK) {
-        for (k = 0; k < L; k++) {
-            const int64_t n_out = net->sizes[k + 1];
+    for (k = 0; k < L; k++) {
+        const int64_t n_out = net->sizes[k + 1];
 #pragma omp for schedule(static, 1) nowait
-            for (task = 0; task < wgt[k].count; task++) {
-                int64_t r0, r1, c0, c1;
-                tile_bounds(&wgt[k], task, &r0, &r1, &c0, &c1);
-                update_range(j, W[k] + r0 * n_out, (r1 - r0) * n_out);
-                if (r0 == 0)
-                    update_range(j, b[k], n_out);
-            }
+        for (task = 0; task < wgt[k].count; task++) {
+            int64_t r0, r1, c0, c1;
+            tile_bounds(&wgt[k], task, &r0, &r1, &c0, &c1);
+            update_range(j, W[k] + r0 * n_out, (r1 - r0) * n_out);
+            if (r0 == 0)
+                update_range(j, b[k], n_out);
         }
     }
 }
@@ -537,7 +557,7 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
 
     job.ctx = ctx, job.net = net, job.loss = loss, job.opt = opt, job.lr = lr, job.data = data;
     job.rows = rows, job.B = B, job.dropout_key = dropout_key, job.state = state;
-    job.status = GD_OK, job.batch_loss = 0, job.batch_correct = 0;
+    job.status = GD_OK, job.overflow = 0, job.batch_loss = 0, job.batch_correct = 0;
     for (l = 0; l < L; l++)
         job.arrived[l] = 0;
     /* dropout only while training: loss_and_grad (no optimizer) sees the whole network */
@@ -579,6 +599,10 @@ gd_status GD(gd_batch_step)(const gd_ctx *ctx, const gd_net *net, const gd_loss 
     } else {
         run_batch(&job);
     }
+    if (job.status == GD_OK && !isfinite(job.batch_loss))
+        job.status = GD_ERR_NONFINITE; /* refused: no parameter moved */
+    else if (job.status == GD_OK && job.overflow)
+        job.status = GD_ERR_OVERFLOW;
     *loss_out = job.batch_loss;
     if (correct_out != NULL)
         *correct_out = job.batch_correct;
