@@ -20,16 +20,20 @@ def digits_split(seed=0):
 
 # ------------------------------------------------------------------------------ determinism
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_same_seed_gives_identical_bits_for_any_thread_count(dtype):
-    """64-256-256-10 with batches of 256 rows: the core cuts each batch into row shards and dW
-    tiles and runs them on several threads, and the bits must not depend on how many."""
+@pytest.mark.parametrize("sizes, batch_size", [
+    ([64, 256, 256, 10], 256),  # 3 batches of 256 and a last one of 232
+    ([64, 520, 10], 600),       # large-batch tiles: 256×256 with ragged edges (600 rows, 520 wide)
+])
+def test_same_seed_gives_identical_bits_for_any_thread_count(dtype, sizes, batch_size):
+    """The core cuts each batch into tiles of the forward, input-gradient and dW GEMMs and runs
+    them on several threads, and the bits must not depend on how many."""
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(1000, 64))  # 3 batches of 256 and a last one of 232
+    X = rng.normal(size=(1000, 64))
     y = rng.integers(0, 10, size=1000)
     results = {}
     for n_threads in (1, 2, 3, 4):
-        model = gd.MLP([64, 256, 256, 10], activation="relu", dtype=dtype, seed=0)
-        history = model.fit(X, y, loss="cross_entropy", epochs=2, batch_size=256, seed=1,
+        model = gd.MLP(sizes, activation="relu", dtype=dtype, seed=0)
+        history = model.fit(X, y, loss="cross_entropy", epochs=2, batch_size=batch_size, seed=1,
                             optimizer=gd.optim.SGD(lr=0.05, momentum=0.9, nesterov=True),
                             l2=1e-4, n_threads=n_threads, verbose=0)
         value, grads = model.loss_and_grad(X[:300], y[:300], loss="cross_entropy", l1=1e-4,
@@ -37,7 +41,7 @@ def test_same_seed_gives_identical_bits_for_any_thread_count(dtype):
         results[n_threads] = (model.get_weights(), history.history["loss"], value, grads,
                               model.predict(X, n_threads=n_threads))
     weights_1, losses_1, value_1, grads_1, pred_1 = results[1]
-    initial = gd.MLP([64, 256, 256, 10], dtype=dtype, seed=0).get_weights()
+    initial = gd.MLP(sizes, dtype=dtype, seed=0).get_weights()
     assert not np.array_equal(weights_1[0], initial[0])  # it trained
     for n_threads in (2, 3, 4):
         weights, losses, value, grads, pred = results[n_threads]
