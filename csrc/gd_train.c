@@ -290,6 +290,16 @@ typedef struct {
     int64_t arrived[GD_MAX_LAYERS]; /* free-order mode: partials added into each dW so far */
 } GD(batch_job);
 
+/* This thread's number in the team running the batch (0 outside a parallel region). */
+static int thread_number(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 /* Benchmark only (ctx->shard_work set; see gd_ctx): the data-parallel way to compute layer k's
  * dW and db, there to measure what determinism costs. Each thread takes an equal shard of the
  * batch rows, computes its partial gradient in its own slice of shard_work, and adds it into
@@ -300,11 +310,11 @@ static void free_order_weight_gradients(GD(batch_job) *j, int64_t k, const gd_re
 {
     const int64_t n_in = j->net->sizes[k], n_out = j->net->sizes[k + 1];
     const int64_t len = (n_in + 1) * n_out; /* dW_k, then db_k: adjacent in the flat buffers */
-    int t = 0, n = 1;
+    const int t = thread_number();
+    int n = 1;
     int64_t r0, r1, i;
     gd_real *partial;
 #ifdef _OPENMP
-    t = omp_get_thread_num();
     n = omp_get_num_threads();
 #endif
     r0 = j->B * t / n, r1 = j->B * (t + 1) / n;
@@ -323,16 +333,6 @@ static void free_order_weight_gradients(GD(batch_job) *j, int64_t k, const gd_re
                 grad[i] += partial[i];
     }
 #pragma omp barrier
-}
-
-/* This thread's number in the team running the batch (0 outside a parallel region). */
-static int thread_number(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
 }
 
 /* One optimizer step over the parameters [p, p + len) of the flat buffer. */
