@@ -543,16 +543,21 @@ def main(argv=None):
         for n_threads in threads:
             rows.append(bench_shape(shape, X, y, n_threads, args.repeats, not args.no_numpy))
             print(format_table(rows[-1:]).splitlines()[-1], flush=True)
-    table = format_table(rows)
-    print()
-    print(table)
-    if args.markdown:
-        with open(args.markdown, "w") as handle:
-            handle.write(table + "\n")
-    if plot:
-        plot_rows(_default_rows_for_plot(rows, args.samples), plot)
-        print(f"plot written to {plot}")
+    _report(format_table(rows), args.markdown, plot,
+            _default_rows_for_plot(rows, args.samples) if plot else None)
     return rows
+
+
+def _report(text, markdown, plot, chart_rows):
+    """Print the table (and notes), write it to `markdown` and the chart to `plot` if given."""
+    print()
+    print(text)
+    if markdown:
+        with open(markdown, "w") as handle:
+            handle.write(text + "\n")
+    if plot:
+        plot_rows(chart_rows, plot)
+        print(f"plot written to {plot}")
 
 
 def _main_peers(args, shapes, threads, peers, plot):
@@ -570,16 +575,8 @@ def _main_peers(args, shapes, threads, peers, plot):
     load = (load_before, _load_average()) if load_before is not None else None
     notes = suite_notes(rows, shapes, args.repeats, args.samples, args.max_seconds, skipped,
                         failures, load)
-    table = format_peer_table(rows)
-    text = table + "\n\n" + "\n".join(f"- {line}" for line in notes)
-    print()
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as handle:
-            handle.write(text + "\n")
-    if plot:
-        plot_rows(rows, plot)
-        print(f"plot written to {plot}")
+    text = format_peer_table(rows) + "\n\n" + "\n".join(f"- {line}" for line in notes)
+    _report(text, args.markdown, plot, rows)
     return rows
 
 
