@@ -361,12 +361,10 @@ static void run_batch(GD(batch_job) *j)
     const gd_net *net = j->net;
     const gd_loss *loss = j->loss;
     const gd_optim *opt = j->opt;
-    const double lr = j->lr;
     const GD(gd_data) *data = j->data;
     const int64_t *rows = j->rows;
     const int64_t B = j->B, L = net->n_layers, n_in0 = net->sizes[0], n_out_last = net->sizes[L];
     const uint64_t dropout_key = j->dropout_key;
-    GD(gd_state) *state = j->state;
     const int dropping = j->dropping;
     const double weight_total = j->weight_total;
     const gd_real *X0 = j->X0;
