@@ -357,6 +357,7 @@ def test_estimator_and_schedule_numbers_refuse_the_same_values(value):
         GDRegressor(alpha=value).fit(np.zeros((4, 2)), np.zeros(4))
 
 
+@pytest.mark.filterwarnings("ignore:GDRegressor. maximum iterations")  # 50 iterations suffice here
 def test_fraction_is_a_number_for_estimators_too():
     from fractions import Fraction
     pytest.importorskip("sklearn", minversion="1.6")
