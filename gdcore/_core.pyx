@@ -473,6 +473,11 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
     _blas_release()
     if interruptible:
         c_signal(SIGINT, previous_handler)
+        # A SIGINT that came after the last batch's check would otherwise be lost: the next
+        # call clears the flag. Report it here, at the batch boundary where the call ended.
+        if _stop_requested and status == GD_OK and perm_ptr != NULL:
+            status = GD_INTERRUPTED
+            bad_batch = end_batch
     return (status, loss_sum, correct, (state32.step if real is float else state64.step),
             bad_batch)
 

@@ -123,6 +123,43 @@ def test_ctrl_c_stops_fit_quickly_at_a_batch_boundary(tmp_path):
     assert "fit interrupted at epoch" in result.stdout
 
 
+LATE_INTERRUPT_SCRIPT = textwrap.dedent("""
+    import os, signal, sys, threading, time
+    import numpy as np
+    import gdcore as gd
+    rng = np.random.default_rng(0)
+    X = rng.random((4000, 256), dtype=np.float32)
+    y = rng.integers(0, 10, 4000)
+    model = gd.MLP([256, 1024, 1024, 10], seed=0)
+    # every C call is one long batch: a SIGINT almost always lands after that call's only
+    # check of the stop flag, which the next call used to clear
+    each_batch = gd.callbacks.LambdaCallback(on_batch_end=lambda batch, logs: None)
+    def interrupt():
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+    threading.Thread(target=interrupt, daemon=True).start()
+    start = time.perf_counter()
+    try:
+        model.fit(X, y, epochs=200, batch_size=2000, verbose=0, callbacks=[each_batch])
+    except KeyboardInterrupt as exc:
+        print(f"interrupted {time.perf_counter() - start:.3f} {exc}")
+        sys.exit(0)
+    print("not interrupted")
+    sys.exit(1)
+""")
+
+
+def test_ctrl_c_during_the_last_batch_of_a_call_is_not_lost(tmp_path):
+    script = tmp_path / "late_interrupt.py"
+    script.write_text(LATE_INTERRUPT_SCRIPT)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=120, cwd=Path(__file__).parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    words = result.stdout.split()
+    assert words[0] == "interrupted" and float(words[1]) < 5  # not all 200 epochs
+    assert "fit interrupted at epoch" in result.stdout
+
+
 def test_fit_outside_the_main_thread_leaves_sigint_alone():
     import threading
     model = gd.MLP([3, 4, 2], seed=0)
