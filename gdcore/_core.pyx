@@ -124,6 +124,18 @@ def fork_limited():
     return bool(gd_fork_limited())
 
 
+def _request_stop():
+    """What the SIGINT handler does during an interruptible train() (for tests of the flag)."""
+    _on_sigint(SIGINT)
+
+
+def clear_stop_request():
+    """Forget a SIGINT that no train() call has reported (one that came with an error fit then
+    raised): fit calls this before its first epoch."""
+    global _stop_requested
+    _stop_requested = 0
+
+
 def vector_isa():
     """Which build of the element-wise loops runs on this CPU: "avx512f", "avx2", "baseline", or
     "baseline (built without clones)" (see GD_VECTOR_CLONES in csrc/gd_types.h)."""
@@ -400,6 +412,7 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
     cdef const double *lrs_ptr = NULL
     cdef real[::1] slot
     cdef sighandler_t previous_handler
+    cdef volatile int *stop_ptr = NULL  # only an interruptible call stops on a SIGINT
     cdef int i
 
     if shard_work is not None:
@@ -444,9 +457,9 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
             slot = slots[i] if slots is not None else None
             state64.slots[i] = &slot[0] if slot is not None else NULL
 
-    _stop_requested = 0
     if interruptible:
         previous_handler = c_signal(SIGINT, _on_sigint)
+        stop_ptr = &_stop_requested
     _blas_hold()
     with nogil:
         if perm_ptr == NULL:
@@ -463,21 +476,25 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
             if real is float:
                 status = gd_train_batches_f32(&ctx, &network.net, &loss_spec, opt_ptr, lrs_ptr,
                                               &data32, perm_ptr, batch_size, first_batch, end_batch,
-                                              &state32, &work[0], work.shape[0], &_stop_requested,
+                                              &state32, &work[0], work.shape[0], stop_ptr,
                                               &loss_sum, &correct, &bad_batch)
             else:
                 status = gd_train_batches_f64(&ctx, &network.net, &loss_spec, opt_ptr, lrs_ptr,
                                               &data64, perm_ptr, batch_size, first_batch, end_batch,
-                                              &state64, &work[0], work.shape[0], &_stop_requested,
+                                              &state64, &work[0], work.shape[0], stop_ptr,
                                               &loss_sum, &correct, &bad_batch)
     _blas_release()
     if interruptible:
         c_signal(SIGINT, previous_handler)
-        # A SIGINT that came after the last batch's check would otherwise be lost: the next
-        # call clears the flag. Report it here, at the batch boundary where the call ended.
+        # A SIGINT after the last batch's check is reported here, at the boundary where the
+        # call ended. One that came with a refused batch stays pending for the next call (fit
+        # may skip that batch and go on); the flag is cleared only once reported, and by
+        # clear_stop_request() when a fit starts.
         if _stop_requested and status == GD_OK and perm_ptr != NULL:
             status = GD_INTERRUPTED
             bad_batch = end_batch
+        if status == GD_INTERRUPTED:
+            _stop_requested = 0
     return (status, loss_sum, correct, (state32.step if real is float else state64.step),
             bad_batch)
 

@@ -825,6 +825,8 @@ class Sequential:
         if seed is None:  # drawn only now: a refused fit leaves the model's generator alone
             seed = int(self._rng.integers(2**63))
         interruptible = threading.current_thread() is threading.main_thread()
+        if interruptible:
+            _core.clear_stop_request()
         self.history_ = history
         self.loss_ = loss
         self.stop_training = False

@@ -158,6 +158,43 @@ def test_ctrl_c_during_the_last_batch_of_a_call_is_not_lost(tmp_path):
     assert interrupted_after(tmp_path, LATE_INTERRUPT_SCRIPT) < 5  # not all 200 epochs
 
 
+def _stop_after_batch(stop_at):
+    """A callback that does what the C SIGINT handler does, between the C calls of a fit that
+    runs one batch per call."""
+    from gdcore import _core
+    return gd.callbacks.LambdaCallback(
+        on_batch_end=lambda batch, logs: _core._request_stop() if batch == stop_at else None)
+
+
+def test_a_stop_request_between_calls_stops_the_next_call():
+    """A request that no call has reported yet (as after a batch refused and skipped) is not
+    cleared by the next call: it stops at that call's first batch."""
+    model = gd.MLP([4, 8, 3], seed=0)
+    X, y = np.random.default_rng(0).random((64, 4)), np.arange(64) % 3
+    with pytest.raises(KeyboardInterrupt, match="epoch 0, batch 3"):
+        model.fit(X, y, epochs=3, batch_size=8, verbose=0, callbacks=[_stop_after_batch(2)])
+    # reported once: the next fit runs to the end
+    model.fit(X, y, epochs=2, batch_size=8, verbose=0)
+    assert len(model.history_.epoch) == 2
+
+
+def test_a_stale_stop_request_is_cleared_when_fit_starts_and_ignored_off_the_main_thread():
+    import threading
+    from gdcore import _core
+    model = gd.MLP([4, 8, 3], seed=0)
+    X, y = np.random.default_rng(0).random((64, 4)), np.arange(64) % 3
+    try:
+        _core._request_stop()
+        worker = threading.Thread(target=lambda: model.fit(X, y, epochs=2, verbose=0))
+        worker.start()
+        worker.join()
+        assert len(model.history_.epoch) == 2  # a fit that cannot be interrupted ran through
+        model.fit(X, y, epochs=2, verbose=0)  # main thread: the stale request is forgotten
+        assert len(model.history_.epoch) == 2
+    finally:
+        _core.clear_stop_request()
+
+
 def test_fit_outside_the_main_thread_leaves_sigint_alone():
     import threading
     model = gd.MLP([3, 4, 2], seed=0)
