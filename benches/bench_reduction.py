@@ -7,8 +7,9 @@ alternative gives each thread a shard of the batch rows, lets it compute a parti
 the partials in whatever order the threads finish (a free-order reduction; the bits then change
 with timing and thread count). The C core has that variant behind a benchmark-only argument,
 ``_core.train(shard_work=...)``; this script times ``fit`` both ways, alternating the two in one
-process, and prints the median seconds per epoch and their ratio. With one thread both ways are
-one GEMM over the whole batch, so the interesting rows have two or more threads.
+process, and prints the median seconds per epoch and their ratio. With one thread there is one
+shard, so nothing is reduced: that row compares the default's row blocks of dW with one GEMM for
+the whole of each dW.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benches/bench_reduction.py \\
         [--shapes small,wide] [--threads 2] [--repeats 7] [--markdown out.md]

@@ -14,7 +14,7 @@
 
 enum {
     GD_MAX_LAYERS = 64,          /* the Python side rejects deeper networks */
-    GD_ROW_TILE = 128,           /* batch rows per GEMM tile */
+    GD_ROW_TILE = 128,           /* batch rows per GEMM tile (twice that for batches of 512+) */
     GD_NARROW_ROW_TILE = 32,     /* ... for outputs narrower than 64 columns (see batch_tiling) */
     GD_LOSS_ROWS = 32,           /* batch rows per task of the loss phase */
     GD_WIDE_COL_TILE = 128,      /* output columns per tile for layers of 256+ outputs ... */
@@ -49,15 +49,14 @@ static tiling make_tiling(int64_t rows, int64_t cols, int64_t tile_rows, int64_t
     return t;
 }
 
-/* Tiles of a B × cols output of the forward or input-gradient GEMMs of a batch: 128×128 (64
- * columns for narrow layers, so they still split in two; 32 rows for outputs under 64 columns,
- * such as a 10-class output layer, which would otherwise be one task that a second thread
- * waits for: 784-128-10 at batch 64, 2 threads, with the 32-row loss tasks, 0.123 -> 0.118 s
- * per epoch). Each tile packs its rows of the left
- * operand and its block of W, so every tile boundary costs packing again: at batches of 512+
- * rows the tiles grow to 256 on a side where the layer is wide enough (a 1024×512 output is
- * still 8 tiles). 784-512-512-10 at batch 1024, one thread: packing was 16% of the epoch;
- * 1.20 s -> 1.12 s per epoch. */
+/* Tiles of a B × cols output of the forward or input-gradient GEMMs of a batch: 128×128, with
+ * 64 columns for narrow layers, so they still split in two, and 32 rows for outputs under 64
+ * columns (a 10-class output layer would otherwise be one task that a second thread waits for:
+ * 784-128-10 at batch 64, 2 threads, with the 32-row loss tasks, 0.123 -> 0.118 s per epoch).
+ * Each tile packs its rows of the left operand and its block of W, so every tile boundary costs
+ * packing again: at batches of 512+ rows the tiles grow to 256 on a side where the layer is
+ * wide enough (a 1024×512 output is still 8 tiles). 784-512-512-10 at batch 1024, one thread:
+ * packing was 16% of the epoch; 1.23 s -> 1.15 s per epoch. */
 static tiling batch_tiling(int64_t B, int64_t cols)
 {
     const int64_t side = B >= 4 * GD_ROW_TILE ? 2 * GD_ROW_TILE : GD_ROW_TILE;
