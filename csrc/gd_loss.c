@@ -12,13 +12,19 @@ static gd_real cross_entropy_row(int64_t C, const gd_real *z, int64_t t, gd_real
     int64_t j;
     for (j = 1; j < C; j++)
         zmax = z[j] > zmax ? z[j] : zmax;
-    for (j = 0; j < C; j++)
-        sum += exp(z[j] - zmax);
-    if (grad != NULL) {
-        gd_real inv_sum = GD_ONE / sum;
+    if (grad != NULL) { /* each exp once, kept in grad: exp is most of this row's time */
+        gd_real inv_sum;
+        for (j = 0; j < C; j++) {
+            grad[j] = exp(z[j] - zmax);
+            sum += grad[j];
+        }
+        inv_sum = GD_ONE / sum;
         for (j = 0; j < C; j++)
-            grad[j] = exp(z[j] - zmax) * inv_sum * scale;
+            grad[j] = grad[j] * inv_sum * scale;
         grad[t] -= scale;
+    } else {
+        for (j = 0; j < C; j++)
+            sum += exp(z[j] - zmax);
     }
     /* log(sum) − (z[t] − zmax), not (zmax + log(sum)) − z[t]: at logits of ±1e4 the latter
      * cancels two large numbers and loses the small loss. */
