@@ -26,17 +26,22 @@
 #define GD_GEMM(ctx) ((ctx)->sgemm)
 #endif
 
-/* 1 if any of x[0..n) is inf or NaN (all exponent bits set). Integer compares OR-ed together:
- * unlike a float sum, this vectorizes without -ffast-math and cannot overflow. */
+/* 1 if x is inf or NaN (all exponent bits set). An integer compare: OR-ed over a loop it
+ * vectorizes without -ffast-math, and unlike a float sum it cannot overflow. */
+static inline int is_nonfinite(gd_real x)
+{
+    gd_bits bits;
+    memcpy(&bits, &x, sizeof bits);
+    return (bits & GD_EXPONENT_MASK) == GD_EXPONENT_MASK;
+}
+
+/* 1 if any of x[0..n) is inf or NaN. */
 static inline int any_nonfinite(int64_t n, const gd_real *x)
 {
     int found = 0;
     int64_t i;
-    for (i = 0; i < n; i++) {
-        gd_bits bits;
-        memcpy(&bits, &x[i], sizeof bits);
-        found |= (bits & GD_EXPONENT_MASK) == GD_EXPONENT_MASK;
-    }
+    for (i = 0; i < n; i++)
+        found |= is_nonfinite(x[i]);
     return found;
 }
 

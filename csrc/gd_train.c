@@ -19,8 +19,7 @@ enum {
     GD_LOSS_ROWS = 32,           /* batch rows per task of the loss phase */
     GD_WIDE_COL_TILE = 128,      /* output columns per tile for layers of 256+ outputs ... */
     GD_NARROW_COL_TILE = 64,     /* ... and for narrower ones, so small layers still split in two */
-    GD_PREDICT_ROWS = 128,       /* rows per forward chunk in gd_forward */
-    GD_UPDATE_CHUNK = 1024       /* parameters per optimizer call in update_range */
+    GD_PREDICT_ROWS = 128        /* rows per forward chunk in gd_forward */
 };
 /* Each extra thread must get at least this much of the batch's work: a barrier costs about a
  * microsecond, and several microseconds more when the machine is busy. */
@@ -340,28 +339,19 @@ static void free_order_weight_gradients(GD(batch_job) *j, int64_t k, const gd_re
 #pragma omp barrier
 }
 
-/* One optimizer step over the parameters [p, p + len) of the flat buffer, in chunks of
- * GD_UPDATE_CHUNK, each checked for overflow while it is still in L1: finite gradients can still
- * step a weight past the type's range. (A separate pass re-read a whole tile of weights from L2
- * or L3: 1% of a 784-128-10 epoch.) */
+/* One optimizer step over the parameters [p, p + len) of the flat buffer. */
 GD_VECTOR_CLONES
 static void update_range(GD(batch_job) *j, gd_real *p, int64_t len)
 {
     GD(gd_state) *state = j->state;
+    const int64_t p0 = (int64_t)(p - state->params);
     gd_real *slots[GD_OPTIM_SLOTS];
-    int64_t start;
-    int slot, overflow = 0;
-    for (start = 0; start < len; start += GD_UPDATE_CHUNK) {
-        const int64_t n = MIN(GD_UPDATE_CHUNK, len - start);
-        const int64_t p0 = (int64_t)(p + start - state->params);
-        for (slot = 0; slot < GD_OPTIM_SLOTS; slot++)
-            slots[slot] = state->slots[slot] != NULL ? state->slots[slot] + p0 : NULL;
-        GD(gd_optim_update)(j->opt, j->lr, state->step + 1, n, state->grads + p0, p + start,
-                            slots);
-        overflow |= any_nonfinite(n, p + start);
-    }
-    if (overflow) { /* not j->status, which every thread reads once more after the update has
-                     * started (see run_batch) */
+    int slot;
+    for (slot = 0; slot < GD_OPTIM_SLOTS; slot++)
+        slots[slot] = state->slots[slot] != NULL ? state->slots[slot] + p0 : NULL;
+    /* an update that overflowed goes to j->overflow, not j->status, which every thread reads
+     * once more after the update has started (see run_batch) */
+    if (GD(gd_optim_update)(j->opt, j->lr, state->step + 1, len, state->grads + p0, p, slots)) {
 #pragma omp atomic write
         j->overflow = 1;
     }

@@ -130,9 +130,9 @@ cdef extern from "gdcore.h" nogil:
                                        const double *X, int64_t ldx, const double *dZ, int64_t i0,
                                        int64_t i1, int64_t j0, int64_t j1, double *dW, double *db)
 
-    void gd_optim_update_f32(const gd_optim *opt, double lr, int64_t step, int64_t n,
+    int gd_optim_update_f32(const gd_optim *opt, double lr, int64_t step, int64_t n,
                              const float *grad, float *param, float **slots)
-    void gd_optim_update_f64(const gd_optim *opt, double lr, int64_t step, int64_t n,
+    int gd_optim_update_f64(const gd_optim *opt, double lr, int64_t step, int64_t n,
                              const double *grad, double *param, double **slots)
 
     int64_t gd_shard_work_len(const gd_net *net)

@@ -325,17 +325,20 @@ cdef gd_optim _optim_spec(opt):
 
 def optim_update(opt, double lr, int64_t step, real[::1] grad not None, real[::1] param not None,
                  real[::1] slot0=None, real[::1] slot1=None, real[::1] slot2=None):
-    """One optimizer step in place (step is 1-based); slots are the optimizer's state buffers."""
+    """One optimizer step in place (step is 1-based); slots are the optimizer's state buffers.
+    Returns True if a parameter it wrote is inf or NaN."""
     cdef gd_optim spec = _optim_spec(opt)
     cdef real *slots[3]
+    cdef int found
     slots[0] = &slot0[0] if slot0 is not None else NULL
     slots[1] = &slot1[0] if slot1 is not None else NULL
     slots[2] = &slot2[0] if slot2 is not None else NULL
     with nogil:
         if real is float:
-            gd_optim_update_f32(&spec, lr, step, param.shape[0], &grad[0], &param[0], slots)
+            found = gd_optim_update_f32(&spec, lr, step, param.shape[0], &grad[0], &param[0], slots)
         else:
-            gd_optim_update_f64(&spec, lr, step, param.shape[0], &grad[0], &param[0], slots)
+            found = gd_optim_update_f64(&spec, lr, step, param.shape[0], &grad[0], &param[0], slots)
+    return found != 0
 
 
 def dropout_keep_mask(uint64_t epoch_key, int64_t batch, int64_t layer, int64_t n_rows,

@@ -137,3 +137,41 @@ def test_optimizer_names_and_validation():
         gd.optim.Adagrad(initial_accumulator_value=-1)
     with pytest.raises(ValueError, match="lr"):
         gd.optim.Adam(lr=0)
+
+
+UPDATE_CONFIGS = dict(CONFIGS, sgd=(gd.optim.SGD, dict(lr=0.1)),
+                      sgd_nesterov=(gd.optim.SGD, dict(lr=0.1, momentum=0.9, nesterov=True)),
+                      sgd_first=(gd.optim.SGD, dict(lr=0.1, momentum=0.9, dampening=0.5)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(UPDATE_CONFIGS))
+def test_update_reports_a_parameter_it_made_non_finite(name, dtype):
+    """The kernel's return value is the fit path's overflow check (no second pass over the
+    weights): False for a finite step, True when any one parameter, vector tail included, ends
+    inf or NaN."""
+    cls, kwargs = UPDATE_CONFIGS[name]
+    opt = cls(**kwargs)
+    rng = np.random.default_rng(5)
+    n = 37  # not a multiple of any vector width
+
+    def step(grad, param):
+        slots = [np.full(n, 0.5, dtype=dtype) for _ in range(3)]
+        return _core.optim_update(opt.spec(), opt.lr, 2, grad, param, *slots)
+
+    param = rng.normal(size=n).astype(dtype)
+    assert step(rng.normal(size=n).astype(dtype), param) is False
+    assert np.isfinite(param).all()
+    for bad in (0, 20, n - 1):
+        grad = rng.normal(size=n).astype(dtype)
+        grad[bad] = np.inf
+        param = rng.normal(size=n).astype(dtype)
+        assert step(grad, param) is True
+        assert not np.isfinite(param[bad]) and np.isfinite(np.delete(param, bad)).all()
+
+
+def test_sgd_update_reports_finite_gradients_that_overflow():
+    param = np.full(5, 3e38, dtype=np.float32)
+    grad = np.array([0, 0, 0, 0, -1e38], dtype=np.float32)
+    assert _core.optim_update(gd.optim.SGD(lr=1.0).spec(), 1.0, 1, grad, param) is True
+    assert param[4] == np.inf and (param[:4] == np.float32(3e38)).all()
