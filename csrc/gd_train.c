@@ -19,7 +19,8 @@ enum {
     GD_LOSS_ROWS = 32,           /* batch rows per task of the loss phase */
     GD_WIDE_COL_TILE = 128,      /* output columns per tile for layers of 256+ outputs ... */
     GD_NARROW_COL_TILE = 64,     /* ... and for narrower ones, so small layers still split in two */
-    GD_PREDICT_ROWS = 128        /* rows per forward chunk in gd_forward */
+    GD_PREDICT_ROWS = 128,       /* rows per forward chunk in gd_forward */
+    GD_CHECK_BLOCK = 1 << 16     /* elements per task of gd_any_nonfinite */
 };
 /* Each extra thread must get at least this much of the batch's work: a barrier costs about a
  * microsecond, and several microseconds more when the machine is busy. */
@@ -263,6 +264,26 @@ gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *pa
         }
     }
     return status;
+}
+
+/* fit checks its whole X before training (a refused fit must change nothing), a pass over the
+ * data set for every call: 2% of a 784-128-10 epoch on 60,000 rows as NumPy's sum. Integer
+ * compares in AVX-512 on all the threads the fit will use instead. */
+GD_VECTOR_CLONES
+int GD(gd_any_nonfinite)(const gd_ctx *ctx, int64_t n, const gd_real *x)
+{
+    const int64_t n_blocks = CEIL_DIV(n, GD_CHECK_BLOCK);
+    const int n_threads = gd_team_size((int)MAX(1, MIN((int64_t)ctx->n_threads, n_blocks)));
+    int found = 0;
+    int64_t block;
+    if (n_threads == 1)
+        return any_nonfinite(n, x);
+#pragma omp parallel for num_threads(n_threads) schedule(static) reduction(| : found)
+    for (block = 0; block < n_blocks; block++) {
+        const int64_t start = block * GD_CHECK_BLOCK;
+        found |= any_nonfinite(MIN(GD_CHECK_BLOCK, n - start), x + start);
+    }
+    return found;
 }
 
 /* Everything one batch's phases share. Each phase is an orphaned OpenMP worksharing loop in

@@ -35,6 +35,10 @@ int64_t GD(gd_forward_workspace_len)(const gd_ctx *ctx, const gd_net *net);
 gd_status GD(gd_forward)(const gd_ctx *ctx, const gd_net *net, const gd_real *params, int64_t n,
                          const gd_real *X, gd_real *out, gd_real *work, int64_t work_len);
 
+/* 1 if any of x[0..n) is inf or NaN, on up to ctx->n_threads threads (fit's check of its data:
+ * one memory-bound pass). */
+int GD(gd_any_nonfinite)(const gd_ctx *ctx, int64_t n, const gd_real *x);
+
 /* Loss and gradient (into state->grads) of one batch: the rows rows[0..B) of data (rows == NULL:
  * rows 0..B). When opt != NULL, then one optimizer step with learning rate lr on state (and
  * state->step += 1), with the network's dropout masks drawn from dropout_key (gd_dropout.h). *loss_out = batch loss including penalties; *correct_out (may be NULL)

@@ -140,6 +140,8 @@ cdef extern from "gdcore.h" nogil:
     int64_t gd_train_workspace_len_f64(const gd_net *net, int64_t batch_rows)
     int64_t gd_forward_workspace_len_f32(const gd_ctx *ctx, const gd_net *net)
     int64_t gd_forward_workspace_len_f64(const gd_ctx *ctx, const gd_net *net)
+    int gd_any_nonfinite_f32(const gd_ctx *ctx, int64_t n, const float *x)
+    int gd_any_nonfinite_f64(const gd_ctx *ctx, int64_t n, const double *x)
     gd_status gd_forward_f32(const gd_ctx *ctx, const gd_net *net, const float *params, int64_t n,
                              const float *X, float *out, float *work, int64_t work_len)
     gd_status gd_forward_f64(const gd_ctx *ctx, const gd_net *net, const double *params, int64_t n,

@@ -359,6 +359,20 @@ def dropout_keep_mask(uint64_t epoch_key, int64_t batch, int64_t layer, int64_t 
 # ---------------------------------------------------------------------------------------------
 # Whole-network calls.
 
+def any_nonfinite(const real[::1] x not None, int n_threads):
+    """True if x holds an inf or NaN; on up to n_threads threads, without the GIL."""
+    cdef gd_ctx ctx = _context(n_threads)
+    cdef int found = 0
+    if x.shape[0] == 0:
+        return False
+    with nogil:
+        if real is float:
+            found = gd_any_nonfinite_f32(&ctx, x.shape[0], &x[0])
+        else:
+            found = gd_any_nonfinite_f64(&ctx, x.shape[0], &x[0])
+    return found != 0
+
+
 def forward(Network network, int n_threads, const real[::1] params not None,
             const real[:, ::1] X not None,
             real[:, ::1] out not None, real[::1] work not None):

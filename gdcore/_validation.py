@@ -4,6 +4,8 @@ import numbers
 
 import numpy as np
 
+from . import _core
+
 
 def _as_array(value, name):
     try:
@@ -38,9 +40,10 @@ def _all_finite(arr):
         return bool(np.isfinite(np.sum(arr))) or bool(np.isfinite(arr).all())
 
 
-def check_X(X, n_features, dtype, name="X", check_finite=True):
+def check_X(X, n_features, dtype, name="X", check_finite=True, n_threads=None):
     """Return X as a C-contiguous 2-D array of ``dtype`` with ``n_features`` columns, all finite
-    (the finiteness check is left out when the caller's C pass does it)."""
+    (the finiteness check is left out when the caller's C pass does it). With ``n_threads`` the
+    check runs in the C core on that many threads (fit's X: a pass over the whole data set)."""
     if X is None:
         raise TypeError(f"{name} must be an array of shape (n_samples, {n_features}), got None")
     arr = _as_real_array(X, name)
@@ -54,7 +57,11 @@ def check_X(X, n_features, dtype, name="X", check_finite=True):
         raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}")
     with np.errstate(over="ignore"):  # an overflow to inf is reported just below
         arr = np.ascontiguousarray(arr, dtype=dtype)
-    if check_finite and not _all_finite(arr):
+    if n_threads is not None and check_finite:
+        finite = not _core.any_nonfinite(arr.reshape(-1), n_threads)
+    else:
+        finite = not check_finite or _all_finite(arr)
+    if not finite:
         raise ValueError(f"{name} contains NaN or infinity"
                          + (" (after conversion to float32)" if dtype == np.float32 else ""))
     return arr

@@ -786,7 +786,8 @@ class Sequential:
         if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) \
                 or not 0 <= initial_epoch < epochs:
             raise ValueError(f"initial_epoch must be an int in [0, epochs), got {initial_epoch!r}")
-        X = check_X(X, self.n_inputs, self.dtype)
+        n_threads = resolve_n_threads(n_threads)
+        X = check_X(X, self.n_inputs, self.dtype, n_threads=n_threads)
         n_samples = X.shape[0]
         y_real, y_index = self._targets(y, loss, n_samples)
         if validation_split is not None:
@@ -810,12 +811,12 @@ class Sequential:
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a pair (X_val, y_val)")
-            X_val = check_X(validation_data[0], self.n_inputs, self.dtype, "validation_data[0]")
+            X_val = check_X(validation_data[0], self.n_inputs, self.dtype, "validation_data[0]",
+                            n_threads=n_threads)
             validation = (X_val,) + self._targets(validation_data[1], loss, X_val.shape[0],
                                                   "validation_data[1]")
         if schedule.monitor is not None and schedule.monitor.startswith("val_") and validation is None:
             raise ValueError(f"schedule monitors {schedule.monitor!r}: pass validation_data")
-        n_threads = resolve_n_threads(n_threads)
         batch_size = min(batch_size, n_samples)
         n_batches = math.ceil(n_samples / batch_size)
         history = History()

@@ -408,3 +408,36 @@ def test_sgd_update_first_step_copies_the_gradient_into_velocity(dtype):
     sgd_update((0.1, 0.9, 0.5, 0.0, 0), False, grad, param, velocity)
     np.testing.assert_allclose(velocity, 1.4 * grad, **tol(dtype))
     np.testing.assert_allclose(param, [-0.24, 1.48, 1.88], **tol(dtype))
+
+
+# ------------------------------------------------------------------------------ finiteness check
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_any_nonfinite_matches_numpy(dtype):
+    """fit's check of X, split into 65,536-element blocks over the threads: any inf or NaN, in
+    any block, at either end of one or in a vector tail, is found on any thread count."""
+    n = 3 * 65536 + 37
+    x = np.random.default_rng(0).normal(size=n).astype(dtype)
+    for threads in (1, 2, 3, 8):
+        assert _core.any_nonfinite(x, threads) is False
+    for position in (0, 65535, 65536, 2 * 65536 + 5, n - 1):
+        for value in (np.nan, np.inf, -np.inf):
+            y = x.copy()
+            y[position] = value
+            for threads in (1, 2, 3):
+                assert _core.any_nonfinite(y, threads) is True, (position, value, threads)
+    big = np.array([np.finfo(dtype).max, -np.finfo(dtype).max, np.finfo(dtype).tiny], dtype=dtype)
+    assert _core.any_nonfinite(big, 2) is False
+    assert _core.any_nonfinite(np.empty(0, dtype=dtype), 2) is False
+
+
+def test_fit_refuses_a_nan_in_the_last_block_on_two_threads():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 40)).astype(np.float32)  # 80,000 values: two blocks
+    X[-1, -1] = np.nan
+    y = rng.integers(0, 3, 2000)
+    model = gd.MLP([40, 8, 3], seed=0)
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r"^X contains NaN or infinity"):
+        model.fit(X, y, epochs=1, n_threads=2, verbose=0)
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
