@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 
 import gdcore as gd
+from gdcore import _core
+from gdcore import reference as ref
+from gdcore.models import _dropout_key
 
 
 def digits_split(seed=0):
@@ -23,12 +26,14 @@ def digits_split(seed=0):
 @pytest.mark.parametrize("sizes, batch_size", [
     ([64, 256, 256, 10], 256),  # 3 batches of 256 and a last one of 232
     ([64, 520, 10], 600),       # large-batch tiles: 256×256 with ragged edges (600 rows, 520 wide)
+    ([300, 96, 10], 64),        # layer 0 in two halves of its 300 inputs; a last batch of 40
+    ([520, 300, 10], 600),      # the same with large-batch tiles
 ])
 def test_same_seed_gives_identical_bits_for_any_thread_count(dtype, sizes, batch_size):
     """The core cuts each batch into tiles of the forward, input-gradient and dW GEMMs and runs
     them on several threads, and the bits must not depend on how many."""
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(1000, 64))
+    X = rng.normal(size=(1000, sizes[0]))
     y = rng.integers(0, 10, size=1000)
     results = {}
     for n_threads in (1, 2, 3, 4):
@@ -52,6 +57,43 @@ def test_same_seed_gives_identical_bits_for_any_thread_count(dtype, sizes, batch
         for (dW1, db1), (dW, db) in zip(grads_1, grads):
             assert np.array_equal(dW1, dW) and np.array_equal(db1, db)
         assert np.array_equal(pred_1, pred)
+
+
+def test_split_first_layer_step_matches_numpy():
+    """Layer 0 of a network with 256+ inputs runs in two halves of its inputs (partial products
+    added after a barrier, then the activation and dropout): one SGD step equals the plain
+    formulas, with and without dropout on layer 0's output."""
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(48, 300)), rng.integers(0, 3, 48)
+    for rate in (0.0, 0.3):
+        layers = [gd.Dense(300, 20, activation="tanh")] + ([gd.Dropout(rate)] if rate else [])
+        model = gd.Sequential(layers + [gd.Dense(20, 3)], dtype="float64", seed=1)
+        W0, b0, W1, b1 = model.get_weights()
+        model.fit(X, y, optimizer=gd.optim.SGD(lr=0.1), epochs=1, batch_size=48, shuffle=False,
+                  seed=9, n_threads=2, verbose=0)
+        keep = (_core.dropout_keep_mask(_dropout_key(9, 0), 0, 0, 48, 20, rate) / (1 - rate)
+                if rate else 1.0)
+        A0 = np.tanh(X @ W0 + b0)
+        M0 = A0 * keep
+        _, d_out = ref.loss_forward_backward("cross_entropy", M0 @ W1 + b1, y)
+        dZ0 = (d_out @ W1.T) * keep * (1 - A0**2)
+        grads = (X.T @ dZ0, dZ0.sum(0), M0.T @ d_out, d_out.sum(0))
+        for got, start, grad in zip(model.get_weights(), (W0, b0, W1, b1), grads):
+            np.testing.assert_allclose(got, start - 0.1 * grad, rtol=1e-12, atol=1e-14)
+
+
+def test_split_first_layer_refuses_a_sum_that_overflows_only_when_the_halves_meet():
+    # each half of the 300 inputs sums to 3e38 (finite in float32), the two together to inf
+    model = gd.MLP([300, 4, 2], seed=0)
+    W0 = np.full((300, 4), 2e36, dtype=np.float32)
+    model.set_weights([W0, np.zeros(4), np.zeros((4, 2)), np.zeros(2)])
+    before = model.get_weights()
+    X, y = np.ones((8, 300), dtype=np.float32), np.zeros(8, dtype=np.int64)
+    for threads in (1, 2):
+        with pytest.raises(gd.DivergenceError):
+            model.fit(X, y, optimizer="sgd", epochs=1, batch_size=8, n_threads=threads, verbose=0)
+        for old, new in zip(before, model.get_weights()):
+            np.testing.assert_array_equal(old, new)
 
 
 def test_same_seed_same_result_and_different_seed_different_result():
