@@ -2,7 +2,9 @@
 
 CPython, NumPy and OpenBLAS produce valgrind reports of their own (uninitialised reads in the
 interpreter, memory kept until exit); those are not ours. A record counts when one of its stack
-frames is in gdcore's extension module or names a gd_ function. Usage:
+frames is in gdcore's extension module or names a gd_ function, below any frame of CPython's
+import machinery: a report from inside a module that gdcore's module init imports (SciPy's BLAS,
+NumPy) has gdcore's init further down its stack, and is that module's. Usage:
     python tests/valgrind_report.py valgrind.log
 """
 import re
@@ -25,7 +27,12 @@ def records(text):
 
 
 def ours(record):
-    return "_core.cpython" in record or re.search(r"\bgd_\w+", record) is not None
+    for frame in record.splitlines():
+        if "_core.cpython" in frame or re.search(r"\bgd_\w+", frame):
+            return True
+        if re.search(r"\b(PyImport_\w+|import_find_and_load)\b", frame):
+            return False
+    return False
 
 
 def main(path):
