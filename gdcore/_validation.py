@@ -40,10 +40,10 @@ def _all_finite(arr):
         return bool(np.isfinite(np.sum(arr))) or bool(np.isfinite(arr).all())
 
 
-def check_X(X, n_features, dtype, name="X", check_finite=True, n_threads=None):
+def check_X(X, n_features, dtype, name="X", check_finite=True, n_threads=1):
     """Return X as a C-contiguous 2-D array of ``dtype`` with ``n_features`` columns, all finite
-    (the finiteness check is left out when the caller's C pass does it). With ``n_threads`` the
-    check runs in the C core on that many threads (fit's X: a pass over the whole data set)."""
+    (the finiteness check is left out when the caller's C pass does it). The check runs in the C
+    core on ``n_threads`` threads: for fit's X it is a pass over the whole data set."""
     if X is None:
         raise TypeError(f"{name} must be an array of shape (n_samples, {n_features}), got None")
     arr = _as_real_array(X, name)
@@ -57,11 +57,7 @@ def check_X(X, n_features, dtype, name="X", check_finite=True, n_threads=None):
         raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}")
     with np.errstate(over="ignore"):  # an overflow to inf is reported just below
         arr = np.ascontiguousarray(arr, dtype=dtype)
-    if n_threads is not None and check_finite:
-        finite = not _core.any_nonfinite(arr.reshape(-1), n_threads)
-    else:
-        finite = not check_finite or _all_finite(arr)
-    if not finite:
+    if check_finite and _core.any_nonfinite(arr.reshape(-1), n_threads):
         raise ValueError(f"{name} contains NaN or infinity"
                          + (" (after conversion to float32)" if dtype == np.float32 else ""))
     return arr
