@@ -18,22 +18,28 @@ def test_masks_drop_the_requested_fraction_and_differ_by_layer_and_batch():
     assert _core.dropout_keep_mask(5, 0, 0, 10, 10, 0.0).all()
 
 
-def test_one_dropout_step_matches_a_numpy_twin_with_the_same_mask():
+@pytest.mark.parametrize("n_inputs, rate", [
+    (5, 0.4),
+    (300, 0.4),  # 256+ inputs: layer 0 runs in two halves of them, added before act and dropout
+    (300, 0.0),
+])
+def test_one_dropout_step_matches_a_numpy_twin_with_the_same_mask(n_inputs, rate):
     rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(16, 5)), rng.integers(0, 3, 16)
-    model = gd.Sequential([gd.Dense(5, 7, activation="tanh"), gd.Dropout(0.4), gd.Dense(7, 3)],
+    X, y = rng.normal(size=(16, n_inputs)), rng.integers(0, 3, 16)
+    dropout = [gd.Dropout(rate)] if rate else []
+    model = gd.Sequential([gd.Dense(n_inputs, 7, activation="tanh")] + dropout + [gd.Dense(7, 3)],
                           dtype="float64", seed=1)
     W0, b0, W1, b1 = model.get_weights()
     model.fit(X, y, optimizer=gd.optim.SGD(lr=0.1), epochs=1, batch_size=16, shuffle=False,
-              seed=9, verbose=0)
-    keep = _core.dropout_keep_mask(_dropout_key(9, 0), 0, 0, 16, 7, 0.4)
+              seed=9, n_threads=2, verbose=0)
+    keep = _core.dropout_keep_mask(_dropout_key(9, 0), 0, 0, 16, 7, rate) if rate else 1.0
     Z0 = X @ W0 + b0
     A0 = np.tanh(Z0)
-    M0 = A0 * keep / 0.6
+    M0 = A0 * keep / (1 - rate)
     out = M0 @ W1 + b1
     _, d_out = ref.loss_forward_backward("cross_entropy", out, y)
     dW1, db1 = M0.T @ d_out, d_out.sum(0)
-    dZ0 = (d_out @ W1.T) * keep / 0.6 * (1 - A0**2)
+    dZ0 = (d_out @ W1.T) * keep / (1 - rate) * (1 - A0**2)
     dW0, db0 = X.T @ dZ0, dZ0.sum(0)
     for got, start, grad in zip(model.get_weights(), (W0, b0, W1, b1), (dW0, db0, dW1, db1)):
         np.testing.assert_allclose(got, start - 0.1 * grad, rtol=1e-12, atol=1e-14)

@@ -8,9 +8,6 @@ import numpy as np
 import pytest
 
 import gdcore as gd
-from gdcore import _core
-from gdcore import reference as ref
-from gdcore.models import _dropout_key
 
 
 def digits_split(seed=0):
@@ -57,29 +54,6 @@ def test_same_seed_gives_identical_bits_for_any_thread_count(dtype, sizes, batch
         for (dW1, db1), (dW, db) in zip(grads_1, grads):
             assert np.array_equal(dW1, dW) and np.array_equal(db1, db)
         assert np.array_equal(pred_1, pred)
-
-
-def test_split_first_layer_step_matches_numpy():
-    """Layer 0 of a network with 256+ inputs runs in two halves of its inputs (partial products
-    added after a barrier, then the activation and dropout): one SGD step equals the plain
-    formulas, with and without dropout on layer 0's output."""
-    rng = np.random.default_rng(3)
-    X, y = rng.normal(size=(48, 300)), rng.integers(0, 3, 48)
-    for rate in (0.0, 0.3):
-        layers = [gd.Dense(300, 20, activation="tanh")] + ([gd.Dropout(rate)] if rate else [])
-        model = gd.Sequential(layers + [gd.Dense(20, 3)], dtype="float64", seed=1)
-        W0, b0, W1, b1 = model.get_weights()
-        model.fit(X, y, optimizer=gd.optim.SGD(lr=0.1), epochs=1, batch_size=48, shuffle=False,
-                  seed=9, n_threads=2, verbose=0)
-        keep = (_core.dropout_keep_mask(_dropout_key(9, 0), 0, 0, 48, 20, rate) / (1 - rate)
-                if rate else 1.0)
-        A0 = np.tanh(X @ W0 + b0)
-        M0 = A0 * keep
-        _, d_out = ref.loss_forward_backward("cross_entropy", M0 @ W1 + b1, y)
-        dZ0 = (d_out @ W1.T) * keep * (1 - A0**2)
-        grads = (X.T @ dZ0, dZ0.sum(0), M0.T @ d_out, d_out.sum(0))
-        for got, start, grad in zip(model.get_weights(), (W0, b0, W1, b1), grads):
-            np.testing.assert_allclose(got, start - 0.1 * grad, rtol=1e-12, atol=1e-14)
 
 
 def test_split_first_layer_refuses_a_sum_that_overflows_only_when_the_halves_meet():
