@@ -17,8 +17,7 @@ enum {
     GD_ROW_TILE = 128,           /* batch rows per GEMM tile (twice that for batches of 512+) */
     GD_NARROW_ROW_TILE = 32,     /* ... for outputs narrower than 64 columns (see batch_tiling) */
     GD_LOSS_ROWS = 32,           /* batch rows per task of the loss phase */
-    GD_WIDE_COL_TILE = 128,      /* output columns per tile for layers of 256+ outputs ... */
-    GD_NARROW_COL_TILE = 64,     /* ... and for narrower ones, so small layers still split in two */
+    GD_COL_TILE = 128,           /* output columns per tile for 256-511 outputs (see batch_tiling) */
     GD_PREDICT_ROWS = 128,       /* rows per forward chunk in gd_forward */
     GD_CHECK_BLOCK = 1 << 16,    /* elements per task of gd_any_nonfinite */
     GD_SPLIT_MIN_INPUTS = 256    /* layer 0 with this many inputs runs in two halves of them */
@@ -51,20 +50,24 @@ static tiling make_tiling(int64_t rows, int64_t cols, int64_t tile_rows, int64_t
     return t;
 }
 
-/* Tiles of a B × cols output of the forward or input-gradient GEMMs of a batch: 128×128, with
- * 64 columns for narrow layers, so they still split in two, and 32 rows for outputs under 64
- * columns (a 10-class output layer would otherwise be one task that a second thread waits for:
- * 784-128-10 at batch 64, 2 threads, with the 32-row loss tasks, 0.123 -> 0.118 s per epoch).
- * Each tile packs its rows of the left operand and its block of W, so every tile boundary costs
- * packing again: at batches of 512+ rows the tiles grow to 256 on a side where the layer is
- * wide enough (a 1024×512 output is still 8 tiles). 784-512-512-10 at batch 1024, one thread:
- * packing was 16% of the epoch; 1.23 s -> 1.15 s per epoch. */
+/* Tiles of a B × cols output of the forward or input-gradient GEMMs of a batch. Each tile packs
+ * its rows of the left operand and its block of W, so every tile boundary costs packing again,
+ * and tiles are as large as sharing the work between threads allows:
+ * - columns: 256 for layers of 512+ outputs, 128 for 256+, 64 for narrower ones, so that small
+ *   layers still split in two. 784-512-512-10 at batch 128, one thread, Zen 4: with 128-column
+ *   tiles each batch packed its 128×784 input rows 4 times over; 256 columns cut the epoch by
+ *   2-3% (alternating runs, 2.65 -> 2.59 s and 2.50 -> 2.43 s, medians of 8 and 6).
+ * - rows: 128, 256 at batches of 512+ rows (784-512-512-10 at batch 1024, one thread: packing
+ *   was 16% of the epoch; 1.23 s -> 1.15 s per epoch), and 32 for outputs under 64 columns (a
+ *   10-class output layer would otherwise be one task that a second thread waits for:
+ *   784-128-10 at batch 64, 2 threads, with the 32-row loss tasks, 0.123 -> 0.118 s). */
 static tiling batch_tiling(int64_t B, int64_t cols)
 {
-    const int64_t side = B >= 4 * GD_ROW_TILE ? 2 * GD_ROW_TILE : GD_ROW_TILE;
-    const int64_t tile_cols = cols >= 2 * side ? side
-                              : cols >= 256 ? GD_WIDE_COL_TILE : GD_NARROW_COL_TILE;
-    return make_tiling(B, cols, cols < 64 ? GD_NARROW_ROW_TILE : side, tile_cols);
+    const int64_t tile_rows = cols < 64 ? GD_NARROW_ROW_TILE
+                              : B >= 4 * GD_ROW_TILE ? 2 * GD_ROW_TILE : GD_ROW_TILE;
+    const int64_t tile_cols = cols >= 4 * GD_COL_TILE ? 2 * GD_COL_TILE
+                              : cols >= 2 * GD_COL_TILE ? GD_COL_TILE : GD_COL_TILE / 2;
+    return make_tiling(B, cols, tile_rows, tile_cols);
 }
 
 /* Rows [*r0, *r1) and columns [*c0, *c1) of tile `index`. */

@@ -22,6 +22,7 @@ def digits_split(seed=0):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("sizes, batch_size", [
     ([64, 256, 256, 10], 256),  # 3 batches of 256 and a last one of 232
+    ([64, 600, 300, 10], 200),  # 256-column tiles of layers 512+ wide, a ragged 88-column one
     ([64, 520, 10], 600),       # large-batch tiles: 256×256 with ragged edges (600 rows, 520 wide)
     ([300, 96, 10], 64),        # layer 0 in two halves of its 300 inputs; a last batch of 40
     ([520, 300, 10], 600),      # the same with large-batch tiles
