@@ -30,13 +30,14 @@ import argparse
 import functools
 import json
 import os
+import statistics
 import sys
 import time
 import warnings
 
 LR, MOMENTUM = 0.01, 0.9
 #: batches of the untimed setup check (see measure)
-CHECK_BATCHES = 10
+CHECK_BATCHES = 3
 
 #: name → (label in tables, module that must be importable)
 FRAMEWORKS = {
@@ -114,16 +115,13 @@ class GdcoreTrainer(_Trainer):
     def weights(self):
         return self.model.get_weights()
 
-    def roofline(self, repeats):
-        """(median seconds, FLOPs) of the epoch's GEMMs alone, BLAS on ``threads`` threads."""
-        import statistics
+    def roofline(self):
+        """(seconds, FLOPs) of one run of the epoch's GEMMs alone, BLAS on ``threads`` threads."""
         import numpy as np
         from threadpoolctl import threadpool_limits
         sizes = np.array(self.sizes, dtype=np.int64)
         with threadpool_limits(self.threads, user_api="blas"):
-            runs = [self.gd._core.gemm_epoch_seconds(sizes, self.batch_size, self.X.shape[0])
-                    for _ in range(repeats)]
-        return statistics.median(seconds for seconds, _ in runs), runs[0][1]
+            return self.gd._core.gemm_epoch_seconds(sizes, self.batch_size, self.X.shape[0])
 
 
 class NumpyTrainer(_Trainer):
@@ -347,24 +345,34 @@ def measure(framework, X, y, perm, init, batch_size, threads, repeats, max_secon
     ``other_load`` (how many of this process's cores anything else kept busy during the timed
     runs, from /proc/stat; None where unknown), ``check_loss`` and ``check_weights`` (the
     same after only the first ``check_batches`` batches, untimed: see below), and with
-    ``roofline`` (gdcore only) ``roofline`` seconds and ``flops``.
+    ``roofline`` (gdcore only) ``roofline`` (median seconds) and ``flops``: one roofline run
+    after each timed epoch, so that a slow phase of a shared machine (on this project's VM the
+    two vCPUs' placement changes every minute or so, and two-thread epochs then swing up to 2×)
+    falls on both and the share of the roofline compares like with like.
 
     Why the check: a whole epoch of the wide model (469 steps, random labels) is chaotic in
     float32. Two correct runs that differ only in rounding (the NumPy reference with 1 and 2 BLAS
     threads, or float32 against float64) end with weights about 0.5 apart relative to the
     epoch's update, though their losses agree to 1e-4; after 10 batches they agree to ~1e-5.
     The first batches tell a different setup (order, weights, loss scaling, momentum rule, lr)
-    from rounding; the epoch's loss tells that the whole epoch trained.
+    from rounding; the epoch's loss tells that the whole epoch trained. Three batches, not more:
+    a relu input within rounding of 0 may land on the other side in one framework, and from
+    there the runs part a little more with every batch. On wide's first batch one unit's input
+    is 6e-7 (float64); gdcore's float32 sum puts it on the other side of 0 from NumPy's and
+    PyTorch's, and that one unit takes the weights 4e-3 apart after 1 batch, 6e-3 after 3 and
+    3e-2 after 10, where a different setup is 0.1 or more from the first batch on.
     """
     trainer = TRAINERS[framework](X, y, perm, init, batch_size, threads)
     trainer.warm_up()
-    times, capped = [], False
+    times, roofline_runs, capped = [], [], False
     busy_start, own_start, wall_start = _cpu_busy_seconds(), time.process_time(), time.perf_counter()
     for run in range(repeats):
         trainer.reset()
         start = time.perf_counter()
         loss = trainer.epoch()
         times.append(time.perf_counter() - start)
+        if roofline:
+            roofline_runs.append(trainer.roofline())
         if max_seconds is not None and sum(times) >= max_seconds and run + 1 < repeats:
             capped = True
             break
@@ -375,7 +383,8 @@ def measure(framework, X, y, perm, init, batch_size, threads, repeats, max_secon
     result = {"times": times, "loss": loss, "weights": trainer.weights(),
               "version": trainer.version(), "capped": capped, "other_load": other_load}
     if roofline:
-        result["roofline"], result["flops"] = trainer.roofline(repeats)
+        result["roofline"] = statistics.median(seconds for seconds, _ in roofline_runs)
+        result["flops"] = roofline_runs[0][1]
     check_rows = check_batches * trainer.batch_size
     if check_rows < len(perm):
         trainer = TRAINERS[framework](X, y, perm[:check_rows], init, batch_size, threads)
