@@ -533,11 +533,11 @@ static void run_batch(GD(batch_job) *j)
     const tiling *fwd = j->fwd, *wgt = j->wgt, *inp = j->inp;
     const int64_t *tile_offset = j->tile_offset;
     const int64_t n_row_blocks = j->n_row_blocks;
+    const int64_t halves = j->split > 0 ? 2 : 1; /* parts of each input row (see row_part) */
     int64_t task, k;
 
     /* Gather the batch's rows of X (the permutation picks them), in the parts of row_part. */
     if (rows != NULL) {
-        const int64_t halves = j->split > 0 ? 2 : 1;
 #pragma omp for schedule(static)
         for (task = 0; task < halves * B; task++) {
             int64_t r, c0, c1, i;
@@ -603,7 +603,6 @@ static void run_batch(GD(batch_job) *j)
     if (j->next_rows != NULL) {
         const int64_t row_bytes = n_in0 * (int64_t)sizeof(gd_real);
         const int64_t n = MIN(j->next_B, GD_PREFETCH_BYTES / row_bytes);
-        const int64_t halves = j->split > 0 ? 2 : 1;
 #pragma omp for schedule(static) nowait
         for (task = 0; task < halves * n; task++) {
             int64_t r, c0, c1, offset;

@@ -346,9 +346,9 @@ def measure(framework, X, y, perm, init, batch_size, threads, repeats, max_secon
     runs, from /proc/stat; None where unknown), ``check_loss`` and ``check_weights`` (the
     same after only the first ``check_batches`` batches, untimed: see below), and with
     ``roofline`` (gdcore only) ``roofline`` (median seconds) and ``flops``: one roofline run
-    after each timed epoch, so that a slow phase of a shared machine (on this project's VM the
-    two vCPUs' placement changes every minute or so, and two-thread epochs then swing up to 2×)
-    falls on both and the share of the roofline compares like with like.
+    after each timed epoch, so that a slow phase of a shared machine (on this project's VM
+    two-thread epochs, the roofline's too, run up to 1.5× slower in phases of seconds to
+    minutes) falls on both and the share of the roofline compares like with like.
 
     Why the check: a whole epoch of the wide model (469 steps, random labels) is chaotic in
     float32. Two correct runs that differ only in rounding (the NumPy reference with 1 and 2 BLAS

@@ -62,8 +62,8 @@ def bench_shape(name, X, y, threads, repeats, with_numpy=True):
     """Median seconds per epoch of gdcore, the NumPy reference and the GEMM roofline.
 
     Their runs alternate (gdcore, NumPy, roofline, gdcore, ...) so that a slow phase of a shared
-    machine (on this project's VM the two vCPUs' placement changes every minute or so, and
-    two-thread epochs then swing up to 2×) falls on all three rather than on one of them."""
+    machine (on this project's VM two-thread epochs, the roofline's too, run up to 1.5× slower in
+    phases of seconds to minutes) falls on all three rather than on one of them."""
     sizes, batch_size = SHAPES[name]
     n_samples = X.shape[0]
     model = MLP(sizes, activation="relu", seed=0)
