@@ -51,23 +51,34 @@ static tiling make_tiling(int64_t rows, int64_t cols, int64_t tile_rows, int64_t
     return t;
 }
 
-/* Tiles of a B × cols output of the forward or input-gradient GEMMs of a batch. Each tile packs
- * its rows of the left operand and its block of W, so every tile boundary costs packing again,
- * and tiles are as large as sharing the work between threads allows:
+/* Tiles of a B × cols output of the forward or input-gradient GEMMs of a batch, whose inner
+ * dimension is K. Each tile packs its rows of the left operand and its block of W, so every
+ * tile boundary costs packing again, and tiles are as large as sharing the work between
+ * threads allows:
  * - columns: 256 for layers of 512+ outputs, 128 for 256+, 64 for narrower ones, so that small
  *   layers still split in two. 784-512-512-10 at batch 128, one thread, Zen 4: with 128-column
  *   tiles each batch packed its 128×784 input rows 4 times over; 256 columns cut the epoch by
  *   2-3% (alternating runs, 2.65 -> 2.59 s and 2.50 -> 2.43 s, medians of 8 and 6).
+ * - except that a narrow layer's tiles get 32 columns where that, and not 64, brings a tile
+ *   within the BLAS's packing-free small-matrix path (small_mnk, see gd_ctx): 784-128-10 at
+ *   batch 64 (tiles of 64 rows × 392 inputs: 1.6M multiply-adds at 64 columns, 0.8M at 32),
+ *   alternating runs on Zen 4 with OpenBLAS's AVX-512 kernels: 0.328 -> 0.293 s per epoch at
+ *   one thread, 0.199 -> 0.180 s at two (medians of 8). With the AVX2 kernels, which have no
+ *   such path, 32 columns cost 2% instead, hence the condition.
  * - rows: 128, 256 at batches of 512+ rows (784-512-512-10 at batch 1024, one thread: packing
  *   was 16% of the epoch; 1.23 s -> 1.15 s per epoch), and 32 for outputs under 64 columns (a
  *   10-class output layer would otherwise be one task that a second thread waits for:
  *   784-128-10 at batch 64, 2 threads, with the 32-row loss tasks, 0.123 -> 0.118 s). */
-static tiling batch_tiling(int64_t B, int64_t cols)
+static tiling batch_tiling(int64_t B, int64_t cols, int64_t K, int64_t small_mnk)
 {
-    const int64_t tile_rows = cols < 64 ? GD_NARROW_ROW_TILE
-                              : B >= 4 * GD_ROW_TILE ? 2 * GD_ROW_TILE : GD_ROW_TILE;
-    const int64_t tile_cols = cols >= 4 * GD_COL_TILE ? 2 * GD_COL_TILE
-                              : cols >= 2 * GD_COL_TILE ? GD_COL_TILE : GD_COL_TILE / 2;
+    const int64_t tile_rows = MIN(B, cols < 64 ? GD_NARROW_ROW_TILE
+                                  : B >= 4 * GD_ROW_TILE ? 2 * GD_ROW_TILE : GD_ROW_TILE);
+    int64_t tile_cols = cols >= 4 * GD_COL_TILE ? 2 * GD_COL_TILE
+                        : cols >= 2 * GD_COL_TILE ? GD_COL_TILE : GD_COL_TILE / 2;
+    const int64_t narrow = GD_COL_TILE / 4;
+    if (tile_cols == GD_COL_TILE / 2 && cols > narrow && tile_rows * tile_cols * K > small_mnk &&
+        tile_rows * narrow * K <= small_mnk)
+        tile_cols = narrow;
     return make_tiling(B, cols, tile_rows, tile_cols);
 }
 
@@ -768,9 +779,12 @@ static gd_status batch_step(const gd_ctx *ctx, const gd_net *net, const gd_loss 
     max_tasks = job.n_row_blocks;
     job.tile_offset[0] = 0;
     for (l = 0; l < L; l++) {
-        job.fwd[l] = batch_tiling(B, net->sizes[l + 1]);
+        /* a split layer 0 multiplies each half of its inputs on its own (see input_split) */
+        const int64_t K = l == 0 && job.split > 0 ? MAX(job.split, net->sizes[0] - job.split)
+                                                  : net->sizes[l];
+        job.fwd[l] = batch_tiling(B, net->sizes[l + 1], K, ctx->blas_small_mnk);
         job.wgt[l] = weight_tiling(net, l);
-        job.inp[l] = batch_tiling(B, net->sizes[l]);
+        job.inp[l] = batch_tiling(B, net->sizes[l], net->sizes[l + 1], ctx->blas_small_mnk);
         job.tile_offset[l + 1] = job.tile_offset[l] + job.wgt[l].count;
         max_tasks = MAX(max_tasks, MAX(job.fwd[l].count,
                                        job.wgt[l].count + (l > 0 ? job.inp[l].count : 0)));

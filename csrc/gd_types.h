@@ -73,6 +73,12 @@ typedef struct {
      * finish (gd_train.c, free_order_weight_gradients), which needs n_threads ×
      * gd_shard_work_len(net) elements of the batch's element type here. */
     void *shard_work;
+    /* The largest M·N·K that the BLAS computes without packing its operands, 0 where it has no
+     * such path or it is not known: OpenBLAS's kernels for AVX-512 Skylake-family cores (used
+     * on AVX-512 Intel and AMD Zen 4/5 CPUs) take a small-matrix kernel up to 100³. Tile shapes
+     * use it (gd_train.c, batch_tiling); set once per process from the BLAS in use, so the bits
+     * still never depend on the thread count. */
+    int64_t blas_small_mnk;
 } gd_ctx;
 
 /* A multilayer perceptron: layer l maps sizes[l] inputs to sizes[l+1] outputs, y = act_l(x·W_l + b_l).

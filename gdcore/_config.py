@@ -32,4 +32,8 @@ def show_config(file=None):
         lines.append(f"  {info.get('internal_api')} {info.get('version')} "
                      f"arch={info.get('architecture')} threads={info.get('num_threads')} "
                      f"{info.get('filepath')}")
+    small = _core.blas_small_mnk()
+    lines.append("  small-matrix path without packing: "
+                 + (f"up to M·N·K = {small:,} (narrow layers' tiles sized for it)" if small
+                    else "none known (tiles sized for packed GEMMs)"))
     print("\n".join(lines), file=file or sys.stdout)

@@ -26,6 +26,7 @@ cdef extern from "gdcore.h" nogil:
         gd_dgemm_fn dgemm
         int n_threads
         void *shard_work
+        int64_t blas_small_mnk
 
     ctypedef struct gd_net:
         int64_t n_layers

@@ -38,12 +38,28 @@ cdef void _dgemm_row_major(int trans_a, int trans_b, int64_t M, int64_t N, int64
     dgemm(&tb, &ta, &m, &n, &k, &alpha, <double *>B, &ld_b, <double *>A, &ld_a, &beta, C, &ld_c)
 
 
+cdef int64_t _blas_small_mnk = 0  # see gd_ctx.blas_small_mnk; set by gdcore._threads
+
+
+def set_blas_small_mnk(int64_t limit):
+    """Tell the core the largest M·N·K that the BLAS computes without packing (0: none)."""
+    global _blas_small_mnk
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    _blas_small_mnk = limit
+
+
+def blas_small_mnk():
+    return _blas_small_mnk
+
+
 cdef gd_ctx _context(int n_threads) noexcept:
     cdef gd_ctx ctx
     ctx.sgemm = _sgemm_row_major
     ctx.dgemm = _dgemm_row_major
     ctx.n_threads = n_threads if n_threads > 0 else 1
     ctx.shard_work = NULL
+    ctx.blas_small_mnk = _blas_small_mnk
     return ctx
 
 

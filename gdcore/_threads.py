@@ -43,13 +43,10 @@ def resolve_n_threads(n_threads):
     return int(n_threads)
 
 
-def _find_scipy_openblas_thread_functions(controller):
-    """(get, set) addresses of num_threads in the OpenBLAS that SciPy's cython_blas calls, or None."""
-    libs = [lib for lib in controller.lib_controllers if lib.internal_api == "openblas"]
-    scipy_libs = [lib for lib in libs if "scipy" in os.path.dirname(lib.filepath).lower()]
-    if len(scipy_libs) != 1 and len(libs) != 1:
+def _find_scipy_openblas_thread_functions(lib):
+    """(get, set) addresses of num_threads in this OpenBLAS controller's library, or None."""
+    if lib is None:
         return None
-    lib = (scipy_libs or libs)[0]
     dynlib = ctypes.CDLL(lib.filepath)
     for prefix in ("scipy_", ""):
         for suffix in ("", "64_", "_64"):
@@ -62,11 +59,35 @@ def _find_scipy_openblas_thread_functions(controller):
     return None
 
 
+#: OpenBLAS cores whose GEMM kernels include a small-matrix path that skips packing, taken for
+#: M·N·K up to 100³ (kernel/x86_64/*gemm_small_kernel_permit_skylakex.c). OpenBLAS runs these
+#: kernels on AVX-512 Intel CPUs and on AMD Zen 4 and Zen 5.
+SMALL_GEMM_CORES = {"skylakex", "cooperlake", "sapphirerapids"}
+SMALL_GEMM_MNK = 100 ** 3
+
+
+def _scipy_blas(controller):
+    """threadpoolctl's controller of the OpenBLAS that SciPy's cython_blas calls, or None."""
+    libs = [lib for lib in controller.lib_controllers if lib.internal_api == "openblas"]
+    scipy_libs = [lib for lib in libs if "scipy" in os.path.dirname(lib.filepath).lower()]
+    if len(scipy_libs) != 1 and len(libs) != 1:
+        return None
+    return (scipy_libs or libs)[0]
+
+
+def _small_gemm_mnk(lib):
+    """The largest M·N·K that this BLAS computes without packing, 0 where it has no such path."""
+    core = getattr(lib, "architecture", None) if lib is not None else None
+    return SMALL_GEMM_MNK if isinstance(core, str) and core.lower() in SMALL_GEMM_CORES else 0
+
+
 def _install_blas_thread_control():
     global _controller
     _controller = ThreadpoolController()
     try:
-        addresses = _find_scipy_openblas_thread_functions(_controller)
+        lib = _scipy_blas(_controller)
+        addresses = _find_scipy_openblas_thread_functions(lib)
+        _core.set_blas_small_mnk(_small_gemm_mnk(lib))
     except (OSError, AttributeError):  # threadpoolctl internals moved: use the fallback
         addresses = None
     if addresses:

@@ -70,3 +70,25 @@ def test_forked_children_train_after_the_parent_used_openmp():
     # results are bit-identical to the parent's multi-threaded ones
     assert same(children[0], parent)
     assert same(children[1], train(8))
+
+
+def test_small_matrix_bound_follows_the_openblas_core():
+    """The tiles are sized for OpenBLAS's packing-free small-matrix kernels only where the
+    core running has them (its AVX-512 Skylake-family kernels)."""
+    from types import SimpleNamespace
+    from gdcore import _threads
+    for core, expected in [("SkylakeX", 100 ** 3), ("SapphireRapids", 100 ** 3),
+                           ("Cooperlake", 100 ** 3), ("Haswell", 0), ("Zen", 0), (None, 0)]:
+        assert _threads._small_gemm_mnk(SimpleNamespace(architecture=core)) == expected, core
+    assert _threads._small_gemm_mnk(None) == 0
+    with pytest.raises(ValueError, match="limit"):
+        gd._core.set_blas_small_mnk(-1)
+
+
+def test_config_says_whether_tiles_are_sized_for_a_small_matrix_path(capsys):
+    gd.show_config()
+    text = capsys.readouterr().out
+    if gd._core.blas_small_mnk():
+        assert f"up to M·N·K = {gd._core.blas_small_mnk():,}" in text
+    else:
+        assert "small-matrix path without packing: none known" in text

@@ -57,6 +57,53 @@ def test_same_seed_gives_identical_bits_for_any_thread_count(dtype, sizes, batch
         assert np.array_equal(pred_1, pred)
 
 
+@pytest.fixture
+def set_blas_small_mnk():
+    """Set the core's small-matrix bound (which sizes the tiles) for one test, then restore it."""
+    saved = gd._core.blas_small_mnk()
+    yield gd._core.set_blas_small_mnk
+    gd._core.set_blas_small_mnk(saved)
+
+
+@pytest.mark.parametrize("small_mnk", [0, 100 ** 3])
+def test_tiles_sized_for_the_small_matrix_path_keep_the_bits_and_the_gradients(
+        set_blas_small_mnk, small_mnk):
+    """600 inputs run in halves of 300; at batch 64 a 64-column forward tile is 1.2M
+    multiply-adds and a 32-column one 0.6M, so with a BLAS bound of 100³ the forward runs in
+    32-column tiles, without one in 64-column tiles. Either way: the same bits for any thread
+    count, and the gradients of float64 NumPy."""
+    set_blas_small_mnk(small_mnk)
+    sizes, B = [600, 96, 10], 64
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, sizes[0])).astype(np.float32)
+    y = rng.integers(0, 10, size=500)
+    weights = {}
+    for n_threads in (1, 2, 3):
+        model = gd.MLP(sizes, activation="relu", seed=0)
+        model.fit(X, y, epochs=1, batch_size=B, seed=1, n_threads=n_threads, verbose=0,
+                  optimizer=gd.optim.SGD(lr=0.05, momentum=0.9))
+        weights[n_threads] = model.get_weights()
+    for n_threads in (2, 3):
+        for k, (a, b) in enumerate(zip(weights[1], weights[n_threads])):
+            assert np.array_equal(a, b), f"weights[{k}] differ with n_threads={n_threads}"
+
+    model = gd.MLP(sizes, activation="relu", seed=0)
+    _, grads = model.loss_and_grad(X[:B], y[:B], loss="cross_entropy", n_threads=2)
+    W0, b0, W1, b1 = (w.astype(np.float64) for w in model.get_weights())
+    X64 = X[:B].astype(np.float64)
+    Z0 = X64 @ W0 + b0
+    A0 = np.maximum(Z0, 0)
+    Z1 = A0 @ W1 + b1
+    D1 = np.exp(Z1 - Z1.max(axis=1, keepdims=True))
+    D1 /= D1.sum(axis=1, keepdims=True)
+    D1[np.arange(B), y[:B]] -= 1
+    D1 /= B
+    D0 = (D1 @ W1.T) * (Z0 > 0)
+    for got, want in [(grads[0][0], X64.T @ D0), (grads[0][1], D0.sum(axis=0)),
+                      (grads[1][0], A0.T @ D1), (grads[1][1], D1.sum(axis=0))]:
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6 * np.abs(want).max())
+
+
 def test_split_first_layer_refuses_a_sum_that_overflows_only_when_the_halves_meet():
     # each half of the 300 inputs sums to 3e38 (finite in float32), the two together to inf
     model = gd.MLP([300, 4, 2], seed=0)
