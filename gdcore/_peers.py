@@ -38,6 +38,11 @@ import warnings
 LR, MOMENTUM = 0.01, 0.9
 #: batches of the untimed setup check (see measure)
 CHECK_BATCHES = 3
+#: OpenBLAS's worker threads spin for a while after a multi-threaded call (THREAD_TIMEOUT: 2^28
+#: cycles by default, ~0.1 s) before they sleep, and an epoch timed in that window shares the
+#: cores with them (small at 2 threads right after a roofline run: 0.174 -> 0.222 s per epoch;
+#: after this pause, 0.171-0.178 s). The benchmark waits this long after BLAS work of its own.
+BLAS_SPIN_SECONDS = 0.5
 
 #: name → (label in tables, module that must be importable)
 FRAMEWORKS = {
@@ -121,7 +126,9 @@ class GdcoreTrainer(_Trainer):
         from threadpoolctl import threadpool_limits
         sizes = np.array(self.sizes, dtype=np.int64)
         with threadpool_limits(self.threads, user_api="blas"):
-            return self.gd._core.gemm_epoch_seconds(sizes, self.batch_size, self.X.shape[0])
+            result = self.gd._core.gemm_epoch_seconds(sizes, self.batch_size, self.X.shape[0])
+        time.sleep(BLAS_SPIN_SECONDS)  # before the next timed epoch
+        return result
 
 
 class NumpyTrainer(_Trainer):
@@ -346,7 +353,7 @@ def measure(framework, X, y, perm, init, batch_size, threads, repeats, max_secon
     runs, from /proc/stat; None where unknown), ``check_loss`` and ``check_weights`` (the
     same after only the first ``check_batches`` batches, untimed: see below), and with
     ``roofline`` (gdcore only) ``roofline`` (median seconds) and ``flops``: one roofline run
-    after each timed epoch, so that a slow phase of a shared machine (on this project's VM
+    after each timed epoch (then a pause, BLAS_SPIN_SECONDS), so that a slow phase of a shared machine (on this project's VM
     two-thread epochs, the roofline's too, run up to 1.5× slower in phases of seconds to
     minutes) falls on both and the share of the roofline compares like with like.
 

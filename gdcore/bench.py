@@ -61,9 +61,10 @@ def _seconds(run):
 def bench_shape(name, X, y, threads, repeats, with_numpy=True):
     """Median seconds per epoch of gdcore, the NumPy reference and the GEMM roofline.
 
-    Their runs alternate (gdcore, NumPy, roofline, gdcore, ...) so that a slow phase of a shared
-    machine (on this project's VM two-thread epochs, the roofline's too, run up to 1.5× slower in
-    phases of seconds to minutes) falls on all three rather than on one of them."""
+    Their runs alternate (gdcore, NumPy, roofline, pause, gdcore, ...) so that a slow phase of a
+    shared machine (on this project's VM two-thread epochs, the roofline's too, run up to 1.5×
+    slower in phases of seconds to minutes) falls on all three rather than on one of them; the
+    pause lets BLAS's threads stop spinning (see _peers.BLAS_SPIN_SECONDS)."""
     sizes, batch_size = SHAPES[name]
     n_samples = X.shape[0]
     model = MLP(sizes, activation="relu", seed=0)
@@ -84,6 +85,7 @@ def bench_shape(name, X, y, threads, repeats, with_numpy=True):
                     nesterov=True)))
             seconds, flops = _core.gemm_epoch_seconds(size_array, batch_size, n_samples)
             times["roofline"].append(seconds)
+        time.sleep(_peers.BLAS_SPIN_SECONDS)  # before gdcore's next epoch
     row = {"shape": name, "threads": threads, "gflop": flops / 1e9}
     row.update((key, statistics.median(runs)) for key, runs in times.items() if runs)
     return row
