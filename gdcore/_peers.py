@@ -44,6 +44,20 @@ CHECK_BATCHES = 3
 #: after this pause, 0.171-0.178 s). The benchmark waits this long after BLAS work of its own.
 BLAS_SPIN_SECONDS = 0.5
 
+
+
+def roofline_run(sizes, batch_size, n_samples, threads):
+    """(seconds, FLOPs) of one run of an epoch's GEMMs alone, BLAS on ``threads`` threads; then
+    a pause of BLAS_SPIN_SECONDS, so that a gdcore epoch timed next has the cores to itself."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+    from gdcore import _core
+    with threadpool_limits(threads, user_api="blas"):
+        result = _core.gemm_epoch_seconds(np.array(sizes, dtype=np.int64), batch_size, n_samples)
+    time.sleep(BLAS_SPIN_SECONDS)
+    return result
+
+
 #: name → (label in tables, module that must be importable)
 FRAMEWORKS = {
     "gdcore": ("gdcore", "gdcore"),
@@ -121,14 +135,7 @@ class GdcoreTrainer(_Trainer):
         return self.model.get_weights()
 
     def roofline(self):
-        """(seconds, FLOPs) of one run of the epoch's GEMMs alone, BLAS on ``threads`` threads."""
-        import numpy as np
-        from threadpoolctl import threadpool_limits
-        sizes = np.array(self.sizes, dtype=np.int64)
-        with threadpool_limits(self.threads, user_api="blas"):
-            result = self.gd._core.gemm_epoch_seconds(sizes, self.batch_size, self.X.shape[0])
-        time.sleep(BLAS_SPIN_SECONDS)  # before the next timed epoch
-        return result
+        return roofline_run(self.sizes, self.batch_size, self.X.shape[0], self.threads)
 
 
 class NumpyTrainer(_Trainer):

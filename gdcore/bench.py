@@ -30,7 +30,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import _core, _peers
+from . import _peers
 from ._peers import CHECK_BATCHES, FRAMEWORKS, synthetic_mnist
 from .models import MLP, epoch_permutation
 from .optim import SGD
@@ -64,28 +64,26 @@ def bench_shape(name, X, y, threads, repeats, with_numpy=True):
     Their runs alternate (gdcore, NumPy, roofline, pause, gdcore, ...) so that a slow phase of a
     shared machine (on this project's VM two-thread epochs, the roofline's too, run up to 1.5×
     slower in phases of seconds to minutes) falls on all three rather than on one of them; the
-    pause lets BLAS's threads stop spinning (see _peers.BLAS_SPIN_SECONDS)."""
+    pause lets BLAS's threads stop spinning (see _peers.roofline_run)."""
     sizes, batch_size = SHAPES[name]
     n_samples = X.shape[0]
     model = MLP(sizes, activation="relu", seed=0)
     reference = ReferenceMLP(model.get_weights(), [layer.activation for layer in model.layers])
     optimizer = SGD(lr=LR, momentum=MOMENTUM, nesterov=True)
     perm = epoch_permutation(n_samples, 0, 0)
-    size_array = np.array(sizes, dtype=np.int64)
     times = {"gdcore": [], "numpy": [], "roofline": []}
     flops = 0.0
     for _ in range(repeats):
         times["gdcore"].append(_seconds(lambda: model.fit(
             X, y, optimizer=optimizer, epochs=1, batch_size=batch_size, seed=0,
             n_threads=threads, verbose=0)))
-        with threadpool_limits(threads, user_api="blas"):
-            if with_numpy:
+        if with_numpy:
+            with threadpool_limits(threads, user_api="blas"):
                 times["numpy"].append(_seconds(lambda: reference.train_epoch(
                     X, y, perm, batch_size, "cross_entropy", LR, momentum=MOMENTUM,
                     nesterov=True)))
-            seconds, flops = _core.gemm_epoch_seconds(size_array, batch_size, n_samples)
-            times["roofline"].append(seconds)
-        time.sleep(_peers.BLAS_SPIN_SECONDS)  # before gdcore's next epoch
+        seconds, flops = _peers.roofline_run(sizes, batch_size, n_samples, threads)
+        times["roofline"].append(seconds)
     row = {"shape": name, "threads": threads, "gflop": flops / 1e9}
     row.update((key, statistics.median(runs)) for key, runs in times.items() if runs)
     return row
