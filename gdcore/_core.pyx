@@ -707,32 +707,58 @@ cdef class Stepper:
 # ---------------------------------------------------------------------------------------------
 # Benchmark support: the BLAS roofline of an epoch.
 
+cdef inline void _roofline_gemm(gd_ctx *ctx, bint double_precision, int trans_a, int trans_b,
+                                int64_t M, int64_t N, int64_t K, char *a, int64_t lda, char *b,
+                                int64_t ldb, char *c, int64_t ldc) noexcept nogil:
+    """C = op(a)·op(b), row-major, in the precision asked for (a, b, c point into one buffer)."""
+    if double_precision:
+        ctx.dgemm(trans_a, trans_b, M, N, K, 1, <double *>a, lda, <double *>b, ldb, 0,
+                  <double *>c, ldc)
+    else:
+        ctx.sgemm(trans_a, trans_b, M, N, K, 1, <float *>a, lda, <float *>b, ldb, 0,
+                  <float *>c, ldc)
+
+
 def gemm_epoch_seconds(int64_t[::1] sizes not None, int64_t batch_size, int64_t n_samples,
                        bint double_precision=False):
     """Seconds that the GEMM calls of one training epoch take alone, as full-batch BLAS calls.
 
-    Per batch of B rows and layer I→O: the forward X·W (B×I·I×O), the weight gradient Xᵀ·dZ
-    (I×B·B×O) and, above the first layer, the input gradient dZ·Wᵀ (B×O·O×I): the GEMM work that
-    any implementation of the epoch has to do. BLAS threads are whatever the caller set
-    (threadpoolctl). Returns (seconds, flops).
+    Per batch of B rows, the calls of a training step in its order: the forward Z_l = A_{l-1}·W_l
+    (B×I·I×O) of every layer I→O, then from the top layer down the weight gradient
+    dW_l = A_{l-1}ᵀ·dZ_l (I×B·B×O) and, above the first layer, the input gradient
+    dZ_{l-1} = dZ_l·W_lᵀ (B×O·O×I): the GEMM work that any implementation of the epoch has to
+    do. Each layer has its own buffers (W_l, dW_l, Z_l = A_l, dZ_l; one B×I_0 input batch), as
+    in any trainer: with one buffer shared by every layer's weights, layer 2's GEMMs of
+    784-512-512-10 found their operand in the cache where layer 1's had just been, and the
+    calls ran 5-8% faster on one thread and 14% on two than any epoch can. BLAS threads are
+    whatever the caller set (threadpoolctl). Returns (seconds, flops).
     """
-    cdef gd_ctx ctx = _context(1)
-    cdef int64_t n_layers = sizes.shape[0] - 1, widest = 0, l, start, B, I, O
-    cdef double flops = 0
     import numpy as np
     import time
-    for l in range(n_layers + 1):
-        widest = max(widest, sizes[l])
-    dtype = np.float64 if double_precision else np.float32
-    cdef object bufs = [np.full(batch_size * widest, 0.01, dtype=dtype),
-                        np.full(max(batch_size, widest) * widest, 0.01, dtype=dtype),
-                        np.zeros(max(batch_size, widest) * widest, dtype=dtype)]
-    cdef float[::1] a32, b32, c32
-    cdef double[::1] a64, b64, c64
-    if double_precision:
-        a64, b64, c64 = bufs
-    else:
-        a32, b32, c32 = bufs
+    cdef gd_ctx ctx = _context(1)
+    cdef int64_t n_layers = sizes.shape[0] - 1, l, start, B, I, O, total
+    cdef int64_t w_at[64], dw_at[64], z_at[64], dz_at[64]
+    cdef double flops = 0
+    cdef size_t item = 8 if double_precision else 4
+    cdef unsigned char[::1] raw
+    cdef char *base
+    cdef char *a_in
+    if not 1 <= n_layers <= 64 or np.asarray(sizes).min() < 1:
+        raise ValueError(f"sizes must hold 2 to 65 layer widths, each >= 1, got "
+                         f"{np.asarray(sizes).tolist()}")
+    if batch_size < 1 or n_samples < 1:
+        raise ValueError(f"batch_size and n_samples must be >= 1, got {batch_size} and {n_samples}")
+    total = batch_size * sizes[0]  # the input batch comes first
+    for l in range(n_layers):
+        w_at[l] = total
+        dw_at[l] = w_at[l] + sizes[l] * sizes[l + 1]
+        z_at[l] = dw_at[l] + sizes[l] * sizes[l + 1]
+        dz_at[l] = z_at[l] + batch_size * sizes[l + 1]
+        total = dz_at[l] + batch_size * sizes[l + 1]
+    # 0.01 everywhere: the values stay far from overflow and denormals in every product
+    memory = np.full(total, 0.01, dtype=np.float64 if double_precision else np.float32)
+    raw = memory.view(np.uint8)
+    base = <char *>&raw[0]
     begin = time.perf_counter()
     with nogil:
         start = 0
@@ -741,16 +767,18 @@ def gemm_epoch_seconds(int64_t[::1] sizes not None, int64_t batch_size, int64_t 
             for l in range(n_layers):
                 I = sizes[l]
                 O = sizes[l + 1]
-                if double_precision:
-                    ctx.dgemm(0, 0, B, O, I, 1, &a64[0], I, &b64[0], O, 0, &c64[0], O)
-                    ctx.dgemm(1, 0, I, O, B, 1, &a64[0], I, &b64[0], O, 0, &c64[0], O)
-                    if l > 0:
-                        ctx.dgemm(0, 1, B, I, O, 1, &a64[0], O, &b64[0], O, 0, &c64[0], I)
-                else:
-                    ctx.sgemm(0, 0, B, O, I, 1, &a32[0], I, &b32[0], O, 0, &c32[0], O)
-                    ctx.sgemm(1, 0, I, O, B, 1, &a32[0], I, &b32[0], O, 0, &c32[0], O)
-                    if l > 0:
-                        ctx.sgemm(0, 1, B, I, O, 1, &a32[0], O, &b32[0], O, 0, &c32[0], I)
+                a_in = base if l == 0 else base + z_at[l - 1] * item
+                _roofline_gemm(&ctx, double_precision, 0, 0, B, O, I, a_in, I,
+                               base + w_at[l] * item, O, base + z_at[l] * item, O)
                 flops += 2.0 * B * I * O * (3 if l > 0 else 2)
+            for l in range(n_layers - 1, -1, -1):
+                I = sizes[l]
+                O = sizes[l + 1]
+                a_in = base if l == 0 else base + z_at[l - 1] * item
+                _roofline_gemm(&ctx, double_precision, 1, 0, I, O, B, a_in, I,
+                               base + dz_at[l] * item, O, base + dw_at[l] * item, O)
+                if l > 0:
+                    _roofline_gemm(&ctx, double_precision, 0, 1, B, I, O, base + dz_at[l] * item,
+                                   O, base + w_at[l] * item, O, base + dz_at[l - 1] * item, I)
             start += B
     return time.perf_counter() - begin, flops

@@ -3,8 +3,9 @@
 Both train the same model (same initial weights, same batches in the same order, the same SGD
 with Nesterov momentum and softmax cross-entropy) on MNIST-shaped synthetic data, one epoch per
 run; the table gives the median seconds per epoch over the runs. The roofline is the same
-epoch's GEMM calls alone, full-batch BLAS calls with the same thread count, timed in the same
-process (gdcore._core.gemm_epoch_seconds): no implementation of the epoch can beat it by much.
+epoch's GEMM calls alone, full-batch BLAS calls in a training step's order on each layer's own
+buffers, with the same thread count, timed in the same process
+(gdcore._core.gemm_epoch_seconds): no implementation of the epoch can beat it by much.
 
 With ``--peers`` (``all`` or a list from numpy, torch, sklearn, jax, jax_scan) the same epoch is
 also trained by PyTorch eager, scikit-learn's MLPClassifier, JAX (jit per step, and jit over a
@@ -327,8 +328,9 @@ def suite_notes(rows, shapes, repeats, samples, max_seconds, skipped, failures, 
         "time / gdcore: s/epoch over gdcore's s/epoch in the same configuration (above 1: slower "
         "than gdcore). GEMM GFLOP/s: the epoch's true GEMM FLOPs (forward, weight gradients, input "
         "gradients above the first layer; from gemm_epoch_seconds) per second. GEMM roofline: the "
-        "same GEMMs alone as full-batch BLAS calls with the same threads, timed in gdcore's "
-        "process; share of roofline = roofline time / gdcore time.",
+        "same GEMMs alone as full-batch BLAS calls with the same threads, in a training step's "
+        "order on each layer's own buffers, timed in gdcore's process; share of roofline = "
+        "roofline time / gdcore time.",
         "loss after epoch: the epoch's mean training loss (each batch's loss before its update); "
         "the labels are random, so it stays near ln 10 and what matters is the agreement with "
         f"gdcore (⚠ beyond a relative {LOSS_RTOL:g}). Δw = ‖w − w_gdcore‖ / ‖w_gdcore − w_init‖ "

@@ -123,3 +123,22 @@ def test_missing_peer_is_skipped_with_a_note(monkeypatch, capsys):
                        "--samples", "256"])
     assert "skipping PyTorch eager" in capsys.readouterr().out
     assert [row["framework"] for row in rows] == ["roofline", "gdcore"]
+
+
+@pytest.mark.parametrize("double_precision", [False, True])
+def test_roofline_counts_every_gemm_of_the_epoch(double_precision):
+    from gdcore import _core
+    sizes = np.array([7, 5, 3, 2], dtype=np.int64)
+    seconds, flops = _core.gemm_epoch_seconds(sizes, 4, 10, double_precision)  # batches 4, 4, 2
+    # forward and weight gradient of every layer, input gradient above the first: 2·I·O each
+    per_row = 2 * (2 * 7 * 5 + 3 * 5 * 3 + 3 * 3 * 2)
+    assert seconds > 0 and flops == 10 * per_row
+
+
+@pytest.mark.parametrize("sizes, batch_size, n_samples, match", [
+    ([784], 64, 10, "sizes"), ([784, 0, 10], 64, 10, "sizes"),
+    ([784, 10], 0, 10, "batch_size"), ([784, 10], 64, 0, "n_samples")])
+def test_roofline_refuses_shapes_it_cannot_time(sizes, batch_size, n_samples, match):
+    from gdcore import _core
+    with pytest.raises(ValueError, match=match):  # batch_size 0 would never finish the epoch
+        _core.gemm_epoch_seconds(np.array(sizes, dtype=np.int64), batch_size, n_samples)
