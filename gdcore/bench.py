@@ -51,6 +51,10 @@ PEERS = ("numpy", "torch", "sklearn", "jax", "jax_scan")
 LOSS_RTOL, WEIGHT_RTOL = 1e-3, 2e-2
 #: other processes keeping more cores than this busy during a measurement make it suspect
 BUSY_CORES = 0.2
+#: pause after a NumPy reference epoch: on this project's 2-core VM the two-thread run that came
+#: next was up to 1.6x slower (the roofline's small epoch 0.30 s instead of 0.18) when it started
+#: at once, and at its usual speed after a pause of 2 s
+AFTER_REFERENCE_SECONDS = 2.0
 
 
 def _seconds(run):
@@ -62,10 +66,12 @@ def _seconds(run):
 def bench_shape(name, X, y, threads, repeats, with_numpy=True):
     """Median seconds per epoch of gdcore, the NumPy reference and the GEMM roofline.
 
-    Their runs alternate (gdcore, NumPy, roofline, pause, gdcore, ...) so that a slow phase of a
-    shared machine (on this project's VM two-thread epochs, the roofline's too, run up to 1.5×
-    slower in phases of seconds to minutes) falls on all three rather than on one of them; the
-    pause lets BLAS's threads stop spinning (see _peers.roofline_run)."""
+    Their runs alternate (gdcore, roofline, pause, NumPy, pause, gdcore, ...) so that a slow
+    phase of a shared machine (on this project's VM two-thread epochs, the roofline's too, run up
+    to 1.5× slower in phases of seconds to minutes) falls on all three rather than on one of
+    them; the roofline follows gdcore, as in the peer suite, and the pauses let BLAS's threads
+    stop spinning (see _peers.roofline_run) and the machine settle after the reference's epoch
+    (AFTER_REFERENCE_SECONDS)."""
     sizes, batch_size = SHAPES[name]
     n_samples = X.shape[0]
     model = MLP(sizes, activation="relu", seed=0)
@@ -78,13 +84,14 @@ def bench_shape(name, X, y, threads, repeats, with_numpy=True):
         times["gdcore"].append(_seconds(lambda: model.fit(
             X, y, optimizer=optimizer, epochs=1, batch_size=batch_size, seed=0,
             n_threads=threads, verbose=0)))
+        seconds, flops = _peers.roofline_run(sizes, batch_size, n_samples, threads)
+        times["roofline"].append(seconds)
         if with_numpy:
             with threadpool_limits(threads, user_api="blas"):
                 times["numpy"].append(_seconds(lambda: reference.train_epoch(
                     X, y, perm, batch_size, "cross_entropy", LR, momentum=MOMENTUM,
                     nesterov=True)))
-        seconds, flops = _peers.roofline_run(sizes, batch_size, n_samples, threads)
-        times["roofline"].append(seconds)
+            time.sleep(AFTER_REFERENCE_SECONDS)
     row = {"shape": name, "threads": threads, "gflop": flops / 1e9}
     row.update((key, statistics.median(runs)) for key, runs in times.items() if runs)
     return row
