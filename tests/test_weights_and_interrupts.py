@@ -103,7 +103,8 @@ INTERRUPT_SCRIPT = textwrap.dedent("""
         assert all(np.isfinite(w).all() for w in weights), "weights not finite"
         # the model still works, and the Python handler is back
         model.predict(X[:5])
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        handler = signal.getsignal(signal.SIGINT)
+        assert handler is signal.default_int_handler, f"SIGINT handler after fit: {handler!r}"
         print(f"interrupted {latency:.3f} {len(model.history_.epoch)} {exc}")
         sys.exit(0)
     print("not interrupted")
