@@ -58,6 +58,27 @@ def roofline_run(sizes, batch_size, n_samples, threads):
     return result
 
 
+def sgemm_gflops(threads, n=2048, repeats=3):
+    """GFLOP/s of an n×n×n sgemm of SciPy's BLAS (the one gdcore and the roofline call) on
+    ``threads`` BLAS threads: the best of ``repeats`` calls after a warm-up one, into a
+    preallocated output; then the BLAS_SPIN_SECONDS pause. The reference for how far a
+    multi-threaded epoch should scale: the issue measures 1 -> 16 threads against it."""
+    import numpy as np
+    from scipy.linalg.blas import sgemm
+    from threadpoolctl import threadpool_limits
+    a = np.full((n, n), 0.01, dtype=np.float32, order="F")
+    c = np.zeros((n, n), dtype=np.float32, order="F")
+    best = float("inf")
+    with threadpool_limits(threads, user_api="blas"):
+        for call in range(repeats + 1):
+            start = time.perf_counter()
+            sgemm(1.0, a, a, beta=0.0, c=c, overwrite_c=1)
+            if call > 0:
+                best = min(best, time.perf_counter() - start)
+    time.sleep(BLAS_SPIN_SECONDS)
+    return 2.0 * n ** 3 / best / 1e9
+
+
 #: name → (label in tables, module that must be importable)
 FRAMEWORKS = {
     "gdcore": ("gdcore", "gdcore"),

@@ -302,8 +302,10 @@ def format_peer_table(rows, header=True):
     return "\n".join(lines)
 
 
-def suite_notes(rows, shapes, repeats, samples, max_seconds, skipped, failures, load=None):
-    """The footer of the peer table: what ran where, how, and anything to know."""
+def suite_notes(rows, shapes, repeats, samples, max_seconds, skipped, failures, load=None,
+                sgemm=None):
+    """The footer of the peer table: what ran where, how, and anything to know. ``sgemm``:
+    {threads: GFLOP/s} of _peers.sgemm_gflops at the fewest and most threads, if measured."""
     versions = {}
     for row in rows:
         if row["version"]:
@@ -351,19 +353,7 @@ def suite_notes(rows, shapes, repeats, samples, max_seconds, skipped, failures, 
         "with 1 against 2 BLAS threads or float32 against float64, takes two correct runs ~0.5 "
         "apart by the end of the epoch while their losses still agree to ~1e-4.",
     ]
-    scaling = []
-    for shape in shapes:
-        roofline = {row["threads"]: row["seconds"] for row in rows
-                    if row["shape"] == shape and row["framework"] == "roofline"}
-        if len(roofline) > 1:
-            fewest, most = min(roofline), max(roofline)
-            scaling.append(f"{shape} {roofline[fewest] / roofline[most]:.2f}×")
-    if scaling:
-        most, fewest = max(r["threads"] for r in rows), min(r["threads"] for r in rows)
-        lines.append(f"The GEMM roofline ran this much faster on {most} threads than on {fewest}: "
-                     + ", ".join(scaling) + f". Near {most / fewest:g}× the cores were fully "
-                     "available; much less means they were not (a shared virtual machine), "
-                     "which holds back every all-cores row of that run alike.")
+    lines += _scaling_notes(rows, shapes, sgemm)
     busy = [row for row in rows if (row.get("other_load") or 0) > BUSY_CORES]
     lines.append(
         "other load: how much of the measured process's own cores (the pinned one, or all) "
@@ -394,6 +384,40 @@ def suite_notes(rows, shapes, repeats, samples, max_seconds, skipped, failures, 
         lines.append(f"1-minute load average {load[0]:.2f} before the suite, {load[1]:.2f} after "
                      f"(anything above ~1 on top of the suite means another process shared the "
                      "cores, which hurts the all-cores rows most).")
+    return lines
+
+
+def _scaling_notes(rows, shapes, sgemm=None):
+    """How much faster each framework ran on the most threads than on the fewest, per shape, next
+    to the roofline's and sgemm's own speedups (the yardsticks of multi-core scaling)."""
+    counts = sorted({row["threads"] for row in rows})
+    if len(counts) < 2:
+        return []
+    fewest, most = counts[0], counts[-1]
+    per_shape = []
+    for shape in shapes:
+        seconds = {(row["framework"], row["threads"]): row for row in rows if row["shape"] == shape}
+        gdcore = seconds.get(("gdcore", fewest)), seconds.get(("gdcore", most))
+        speedups = [f"{row['label']} {row['seconds'] / seconds[(name, most)]['seconds']:.2f}×"
+                    for (name, threads), row in seconds.items()
+                    if threads == fewest and (name, most) in seconds]
+        if speedups:
+            per_shape.append(f"{shape}: " + ", ".join(speedups))
+        if sgemm and all(gdcore):
+            gain = gdcore[0]["seconds"] / gdcore[1]["seconds"]
+            share = gain / (sgemm[most] / sgemm[fewest])
+            per_shape[-1] += f" (gdcore's {gain:.2f}× is {100 * share:.0f}% of sgemm's)"
+    lines = []
+    if per_shape:
+        lines.append(f"Speedup from {fewest} to {most} threads (s/epoch on {fewest} over s/epoch "
+                     f"on {most}): " + "; ".join(per_shape) + f". Near {most / fewest:g}× for "
+                     "the roofline means the cores were fully available; much less means they "
+                     "were not (a shared virtual machine), which holds back every all-cores row "
+                     "of that run alike.")
+    if sgemm:
+        lines.append(f"SciPy's OpenBLAS sgemm, 2048³ (the BLAS that gdcore and the roofline call): "
+                     f"{sgemm[fewest]:.0f} GFLOP/s on {fewest} thread(s), {sgemm[most]:.0f} on "
+                     f"{most}, {sgemm[most] / sgemm[fewest]:.2f}×.")
     return lines
 
 
@@ -584,8 +608,11 @@ def _main_peers(args, shapes, threads, peers, plot):
     rows, failures = run_peer_suite(shapes, threads, peers, args.repeats, args.samples,
                                     args.max_seconds, retries=args.retries)
     load = (load_before, _load_average()) if load_before is not None else None
+    sgemm = None
+    if len(threads) > 1:  # the yardstick of the thread scaling, measured once the suite is done
+        sgemm = {t: _peers.sgemm_gflops(t) for t in (min(threads), max(threads))}
     notes = suite_notes(rows, shapes, args.repeats, args.samples, args.max_seconds, skipped,
-                        failures, load)
+                        failures, load, sgemm)
     text = format_peer_table(rows) + "\n\n" + "\n".join(f"- {line}" for line in notes)
     _report(text, args.markdown, plot, rows)
     return rows

@@ -142,3 +142,22 @@ def test_roofline_refuses_shapes_it_cannot_time(sizes, batch_size, n_samples, ma
     from gdcore import _core
     with pytest.raises(ValueError, match=match):  # batch_size 0 would never finish the epoch
         _core.gemm_epoch_seconds(np.array(sizes, dtype=np.int64), batch_size, n_samples)
+
+
+def test_scaling_notes_give_each_speedup_and_gdcores_share_of_sgemms():
+    def row(framework, label, threads, seconds):
+        return {"framework": framework, "label": label, "shape": "wide", "threads": threads,
+                "seconds": seconds}
+    rows = [row("gdcore", "gdcore", 1, 8.0), row("gdcore", "gdcore", 16, 1.0),
+            row("torch", "PyTorch eager", 1, 9.0), row("torch", "PyTorch eager", 16, 3.0),
+            row("roofline", "GEMM roofline (BLAS only)", 1, 6.0),
+            row("roofline", "GEMM roofline (BLAS only)", 16, 0.75)]
+    speedups, sgemm = bench._scaling_notes(rows, ["wide"], {1: 80.0, 16: 800.0})
+    assert "wide: gdcore 8.00×, PyTorch eager 3.00×, GEMM roofline (BLAS only) 8.00×" in speedups
+    assert "(gdcore's 8.00× is 80% of sgemm's)" in speedups  # sgemm went 10× faster
+    assert "80 GFLOP/s on 1 thread(s), 800 on 16, 10.00×" in sgemm
+    assert bench._scaling_notes(rows[:1] + rows[2:3], ["wide"]) == []  # one thread count only
+
+
+def test_sgemm_yardstick_measures_a_positive_rate():
+    assert _peers.sgemm_gflops(1, n=64, repeats=2) > 0
