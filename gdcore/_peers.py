@@ -27,6 +27,7 @@ the epoch's mean training loss ``Σ_b loss_b·B_b / n`` (each batch's loss befor
 gdcore's ``History`` and scikit-learn's ``loss_`` define it.
 """
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -45,37 +46,40 @@ CHECK_BATCHES = 3
 BLAS_SPIN_SECONDS = 0.5
 
 
+@contextlib.contextmanager
+def blas_threads(threads, pause=BLAS_SPIN_SECONDS):
+    """BLAS work in the benchmark's own process: on ``threads`` BLAS threads, then ``pause``
+    seconds, so that a gdcore epoch timed next has the cores to itself."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(threads, user_api="blas"):
+        yield
+    time.sleep(pause)
+
 
 def roofline_run(sizes, batch_size, n_samples, threads):
-    """(seconds, FLOPs) of one run of an epoch's GEMMs alone, BLAS on ``threads`` threads; then
-    a pause of BLAS_SPIN_SECONDS, so that a gdcore epoch timed next has the cores to itself."""
+    """(seconds, FLOPs) of one run of an epoch's GEMMs alone, BLAS on ``threads`` threads."""
     import numpy as np
-    from threadpoolctl import threadpool_limits
     from gdcore import _core
-    with threadpool_limits(threads, user_api="blas"):
-        result = _core.gemm_epoch_seconds(np.array(sizes, dtype=np.int64), batch_size, n_samples)
-    time.sleep(BLAS_SPIN_SECONDS)
-    return result
+    with blas_threads(threads):
+        return _core.gemm_epoch_seconds(np.array(sizes, dtype=np.int64), batch_size, n_samples)
 
 
 def sgemm_gflops(threads, n=2048, repeats=3):
     """GFLOP/s of an n×n×n sgemm of SciPy's BLAS (the one gdcore and the roofline call) on
     ``threads`` BLAS threads: the best of ``repeats`` calls after a warm-up one, into a
-    preallocated output; then the BLAS_SPIN_SECONDS pause. The reference for how far a
-    multi-threaded epoch should scale: the issue measures 1 -> 16 threads against it."""
+    preallocated output. The reference for how far a multi-threaded epoch should scale: the
+    issue measures 1 -> 16 threads against it."""
     import numpy as np
     from scipy.linalg.blas import sgemm
-    from threadpoolctl import threadpool_limits
     a = np.full((n, n), 0.01, dtype=np.float32, order="F")
     c = np.zeros((n, n), dtype=np.float32, order="F")
     best = float("inf")
-    with threadpool_limits(threads, user_api="blas"):
+    with blas_threads(threads):
         for call in range(repeats + 1):
             start = time.perf_counter()
             sgemm(1.0, a, a, beta=0.0, c=c, overwrite_c=1)
             if call > 0:
                 best = min(best, time.perf_counter() - start)
-    time.sleep(BLAS_SPIN_SECONDS)
     return 2.0 * n ** 3 / best / 1e9
 
 
@@ -381,9 +385,10 @@ def measure(framework, X, y, perm, init, batch_size, threads, repeats, max_secon
     runs, from /proc/stat; None where unknown), ``check_loss`` and ``check_weights`` (the
     same after only the first ``check_batches`` batches, untimed: see below), and with
     ``roofline`` (gdcore only) ``roofline`` (median seconds) and ``flops``: one roofline run
-    after each timed epoch (then a pause, BLAS_SPIN_SECONDS), so that a slow phase of a shared machine (on this project's VM
-    two-thread epochs, the roofline's too, run up to 1.5× slower in phases of seconds to
-    minutes) falls on both and the share of the roofline compares like with like.
+    after each timed epoch (then a pause, see blas_threads), so that a slow phase of a shared
+    machine (on this project's VM two-thread epochs, the roofline's too, run up to 1.5× slower
+    in phases of seconds to minutes) falls on both and the share of the roofline compares like
+    with like.
 
     Why the check: a whole epoch of the wide model (469 steps, random labels) is chaotic in
     float32. Two correct runs that differ only in rounding (the NumPy reference with 1 and 2 BLAS

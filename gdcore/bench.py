@@ -29,8 +29,6 @@ import tempfile
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_limits
-
 from . import _peers
 from ._peers import CHECK_BATCHES, FRAMEWORKS, synthetic_mnist
 from .models import MLP, epoch_permutation
@@ -70,7 +68,7 @@ def bench_shape(name, X, y, threads, repeats, with_numpy=True):
     phase of a shared machine (on this project's VM two-thread epochs, the roofline's too, run up
     to 1.5× slower in phases of seconds to minutes) falls on all three rather than on one of
     them; the roofline follows gdcore, as in the peer suite, and the pauses let BLAS's threads
-    stop spinning (see _peers.roofline_run) and the machine settle after the reference's epoch
+    stop spinning (see _peers.blas_threads) and the machine settle after the reference's epoch
     (AFTER_REFERENCE_SECONDS)."""
     sizes, batch_size = SHAPES[name]
     n_samples = X.shape[0]
@@ -87,11 +85,10 @@ def bench_shape(name, X, y, threads, repeats, with_numpy=True):
         seconds, flops = _peers.roofline_run(sizes, batch_size, n_samples, threads)
         times["roofline"].append(seconds)
         if with_numpy:
-            with threadpool_limits(threads, user_api="blas"):
+            with _peers.blas_threads(threads, pause=AFTER_REFERENCE_SECONDS):
                 times["numpy"].append(_seconds(lambda: reference.train_epoch(
                     X, y, perm, batch_size, "cross_entropy", LR, momentum=MOMENTUM,
                     nesterov=True)))
-            time.sleep(AFTER_REFERENCE_SECONDS)
     row = {"shape": name, "threads": threads, "gflop": flops / 1e9}
     row.update((key, statistics.median(runs)) for key, runs in times.items() if runs)
     return row
@@ -394,19 +391,22 @@ def _scaling_notes(rows, shapes, sgemm=None):
     if len(counts) < 2:
         return []
     fewest, most = counts[0], counts[-1]
+    labels = {row["framework"]: row["label"] for row in rows}  # in table order
     per_shape = []
     for shape in shapes:
-        seconds = {(row["framework"], row["threads"]): row for row in rows if row["shape"] == shape}
-        gdcore = seconds.get(("gdcore", fewest)), seconds.get(("gdcore", most))
-        speedups = [f"{row['label']} {row['seconds'] / seconds[(name, most)]['seconds']:.2f}×"
-                    for (name, threads), row in seconds.items()
-                    if threads == fewest and (name, most) in seconds]
-        if speedups:
-            per_shape.append(f"{shape}: " + ", ".join(speedups))
-        if sgemm and all(gdcore):
-            gain = gdcore[0]["seconds"] / gdcore[1]["seconds"]
-            share = gain / (sgemm[most] / sgemm[fewest])
-            per_shape[-1] += f" (gdcore's {gain:.2f}× is {100 * share:.0f}% of sgemm's)"
+        at = {(row["framework"], row["threads"]): row["seconds"] for row in rows
+              if row["shape"] == shape}
+        gains = {name: at[(name, fewest)] / at[(name, most)] for name in labels
+                 if (name, fewest) in at and (name, most) in at}
+        if not gains:
+            continue
+        text = f"{shape}: " + ", ".join(f"{labels[name]} {gain:.2f}×"
+                                        for name, gain in gains.items())
+        gdcore = gains.get("gdcore")
+        if sgemm and gdcore:
+            share = gdcore / (sgemm[most] / sgemm[fewest])
+            text += f" (gdcore's {gdcore:.2f}× is {100 * share:.0f}% of sgemm's)"
+        per_shape.append(text)
     lines = []
     if per_shape:
         lines.append(f"Speedup from {fewest} to {most} threads (s/epoch on {fewest} over s/epoch "
@@ -415,7 +415,7 @@ def _scaling_notes(rows, shapes, sgemm=None):
                      "were not (a shared virtual machine), which holds back every all-cores row "
                      "of that run alike.")
     if sgemm:
-        lines.append(f"SciPy's OpenBLAS sgemm, 2048³ (the BLAS that gdcore and the roofline call): "
+        lines.append("SciPy's OpenBLAS sgemm, 2048³ (the BLAS that gdcore and the roofline call): "
                      f"{sgemm[fewest]:.0f} GFLOP/s on {fewest} thread(s), {sgemm[most]:.0f} on "
                      f"{most}, {sgemm[most] / sgemm[fewest]:.2f}×.")
     return lines
