@@ -518,10 +518,10 @@ static int64_t weight_chunk(const GD(batch_job) *j, int64_t k)
 static void row_part(const GD(batch_job) *j, int64_t task, int64_t n, int64_t *r, int64_t *c0,
                      int64_t *c1)
 {
-    const int64_t halves = j->split > 0 ? 2 : 1, half = task / n;
+    const int64_t half = task / n;
     *r = task % n;
     *c0 = half == 0 ? 0 : j->split;
-    *c1 = half == halves - 1 ? j->net->sizes[0] : j->split;
+    *c1 = half == 0 && j->split > 0 ? j->split : j->net->sizes[0];
 }
 
 GD_VECTOR_CLONES
