@@ -31,6 +31,7 @@ import time
 import numpy as np
 from . import _peers
 from ._peers import CHECK_BATCHES, FRAMEWORKS, synthetic_mnist
+from ._threads import usable_cores
 from .models import MLP, epoch_permutation
 from .optim import SGD
 from .reference import ReferenceMLP
@@ -516,11 +517,19 @@ def _default_rows_for_plot(rows, samples):
     return out
 
 
+def _default_threads():
+    """One thread, then all the cores this process may use: the two rows the suite compares."""
+    cores = usable_cores()
+    return "1" if cores == 1 else f"1,{cores}"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="gdcore bench", description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default="small,wide",
                         help=f"comma-separated, from {', '.join(SHAPES)} (default: small,wide)")
-    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default: 1,2)")
+    parser.add_argument("--threads", default=_default_threads(),
+                        help="comma-separated thread counts (default: 1 and every usable core, "
+                             f"here {_default_threads()})")
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement; the median is kept")
     parser.add_argument("--samples", type=int, default=60000, help="rows per epoch (default 60000)")
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy reference")

@@ -117,6 +117,16 @@ def test_peer_names():
         bench.parse_peers("")
 
 
+@pytest.mark.parametrize("cores, expected", [(1, [1]), (2, [1, 2]), (16, [1, 16])])
+def test_threads_default_to_one_and_every_usable_core(monkeypatch, cores, expected):
+    monkeypatch.setattr(bench, "usable_cores", lambda: cores)
+    monkeypatch.setattr(bench, "bench_shape", lambda shape, X, y, n_threads, *rest: {
+        "shape": shape, "threads": n_threads, "gdcore": 1.0})
+    monkeypatch.setattr(bench, "format_table", lambda rows: "table")
+    rows = bench.main(["--shapes", "small", "--samples", "64"])
+    assert [row["threads"] for row in rows] == expected
+
+
 def test_missing_peer_is_skipped_with_a_note(monkeypatch, capsys):
     monkeypatch.setattr(bench, "peer_installed", lambda name: name != "torch")
     rows = bench.main(["--peers", "torch", "--shapes", "small", "--threads", "1", "--repeats", "1",
