@@ -69,11 +69,14 @@ class Optimizer:
 
     def _state_for(self, model):
         """This optimizer's state for `model`: its buffers and step count, created on first use
-        and started afresh if the model's size or dtype changed, or for another model."""
+        and started afresh if the model's size or dtype changed, for another model, or when a
+        changed hyperparameter changed which buffers the optimizer keeps (SGD's momentum turned
+        on: its first step then sets the velocity to the gradient, as torch's SGD does when it
+        creates its momentum buffer)."""
         state = self.state
         slots = state.get("slots")
-        fits = slots is not None and all(s.shape == (model.n_params,) and s.dtype == model.dtype
-                                         for s in slots)
+        fits = (slots is not None and len(slots) == len(self._slot_init())
+                and all(s.shape == (model.n_params,) and s.dtype == model.dtype for s in slots))
         if state.get("owner") is None and fits and "step" in state:
             state["owner"] = model  # an unpickled optimizer resumes with the first model it meets
         if state.get("owner") is not model or not fits:

@@ -175,6 +175,53 @@ def test_twenty_train_steps_match_torch_sgd(config, loss):
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6, err_msg=f"weights[{k}]")
 
 
+def test_momentum_turned_on_midway_starts_the_velocity_as_torch_does():
+    """torch's SGD creates its momentum buffer on the first step that has momentum (v = g);
+    gdcore's optimizer then starts its state afresh instead of failing for want of a buffer."""
+    X, y = data("cross_entropy", 48, 4, 3, seed=5)
+    model, twin = make_model(seed=5), make_model(seed=5)
+    opt, plain = gd.optim.SGD(lr=0.1), gd.optim.SGD(lr=0.1)
+    for step in range(3):
+        rows = slice(8 * step, 8 * step + 8)
+        model.train_step(X[rows], y[rows], optimizer=opt)
+        twin.train_step(X[rows], y[rows], optimizer=plain)
+    opt.momentum, opt.dampening = 0.9, 0.5
+    fresh = gd.optim.SGD(lr=0.1, momentum=0.9, dampening=0.5)
+    for step in range(3, 6):
+        rows = slice(8 * step, 8 * step + 8)
+        assert model.train_step(X[rows], y[rows], optimizer=opt) == \
+            twin.train_step(X[rows], y[rows], optimizer=fresh)
+    for mine, theirs in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    model.fit(X, y, optimizer=opt, epochs=1, batch_size=8, verbose=0)  # fit takes it too
+    opt.momentum = 0.0  # and off again: the velocity is dropped, as torch ignores it
+    model.train_step(X[:8], y[:8], optimizer=opt)
+    assert len(opt.state["slots"]) == 0
+
+
+def test_momentum_turned_on_midway_matches_torch():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    layers = [gd.Dense(6, 16, "tanh"), gd.Dense(16, 4)]
+    model = gd.Sequential(layers, dtype="float32", seed=3)
+    net = torch_twin(torch, model)
+    torch_opt = torch.optim.SGD(net.parameters(), lr=0.05)
+    opt = gd.optim.SGD(lr=0.05)
+    X, y = data("cross_entropy", 80, 6, 4, seed=3)
+    X = X.astype(np.float32)
+    for step in range(10):
+        if step == 4:
+            opt.momentum, opt.dampening = 0.9, 0.3
+            torch_opt.param_groups[0].update(momentum=0.9, dampening=0.3)
+        rows = slice(8 * step, 8 * step + 8)
+        model.train_step(X[rows], y[rows], optimizer=opt)
+        torch_opt.zero_grad()
+        F.cross_entropy(net(torch.from_numpy(X[rows])), torch.from_numpy(y[rows])).backward()
+        torch_opt.step()
+    for k, (mine, theirs) in enumerate(zip(model.get_weights(), torch_weights(net))):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6, err_msg=f"weights[{k}]")
+
+
 # ------------------------------------------------------------------------------ fit
 def test_full_batch_fit_is_repeated_train_step():
     X, y = data("cross_entropy", 40, 4, 3, seed=4)
