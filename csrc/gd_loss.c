@@ -72,6 +72,16 @@ static gd_real sign_agreement(int64_t n, const gd_real *z, const gd_real *y)
     return (gd_real)agree / (gd_real)n;
 }
 
+/* Whether all n targets y lie in [0, 1] (a NaN does not). */
+static int targets_in_unit_interval(int64_t n, const gd_real *y)
+{
+    int64_t j;
+    int inside = 1;
+    for (j = 0; j < n; j++)
+        inside &= y[j] >= GD_ZERO && y[j] <= GD_ONE;
+    return inside;
+}
+
 /* Elementwise losses over one row of n_out outputs z with real targets y; scale = 1/(batch·n_out). */
 GD_VECTOR_CLONES
 static gd_real elementwise_row(int32_t kind, gd_real delta, int64_t n_out, const gd_real *z,
@@ -141,6 +151,10 @@ gd_status GD(gd_loss_rows)(const gd_loss *loss, int64_t n_rows, double weight_to
             if (row_correct != NULL)
                 row_correct[r] = argmax(n_out, z) == t ? GD_ONE : GD_ZERO;
         } else {
+            /* Python checks y before fit; this guards the calls that hand y straight to the core
+             * (train_step's fast path): σ(z) − y with y = 2 would train on, finite and wrong. */
+            if (loss->kind == GD_LOSS_BCE && !targets_in_unit_interval(n_out, y_real + src * n_out))
+                return GD_ERR_TARGET;
             row_loss[r] = elementwise_row(loss->kind, (gd_real)loss->delta, n_out, z,
                                           y_real + src * n_out, weight * inv_elements, g);
             if (row_correct != NULL)

@@ -31,8 +31,9 @@ typedef enum {
     GD_ERR_LABEL = 3,      /* a class index is outside [0, n_classes) */
     GD_ERR_WORKSPACE = 4,  /* the workspace given is smaller than gd_workspace_len() asks */
     GD_INTERRUPTED = 5,    /* the stop flag was raised; training stopped between two batches */
-    GD_ERR_OVERFLOW = 6    /* finite inputs gave an inf or NaN: the network's output (gd_forward)
+    GD_ERR_OVERFLOW = 6,   /* finite inputs gave an inf or NaN: the network's output (gd_forward)
                               or the parameters after an optimizer step (gd_batch_step) */
+    GD_ERR_TARGET = 7      /* a binary cross-entropy target is outside [0, 1] (or NaN) */
 } gd_status;
 
 typedef enum {

@@ -15,6 +15,7 @@ cdef extern from "gdcore.h" nogil:
         GD_ERR_WORKSPACE
         GD_INTERRUPTED
         GD_ERR_OVERFLOW
+        GD_ERR_TARGET
 
     ctypedef void (*gd_sgemm_fn)(int, int, int64_t, int64_t, int64_t, float, const float *, int64_t,
                                  const float *, int64_t, float, float *, int64_t) noexcept nogil

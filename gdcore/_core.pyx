@@ -116,6 +116,7 @@ ERR_LABEL = GD_ERR_LABEL
 ERR_WORKSPACE = GD_ERR_WORKSPACE
 INTERRUPTED = GD_INTERRUPTED
 ERR_OVERFLOW = GD_ERR_OVERFLOW
+ERR_TARGET = GD_ERR_TARGET
 
 
 # Ctrl-C during training: while the GIL is released Python's own SIGINT handler cannot run, so a

@@ -35,6 +35,8 @@ def _raise_for_status(status, what):
         return
     if status == _core.ERR_LABEL:
         raise ValueError(f"{what}: a class index in y is outside [0, n_outputs)")
+    if status == _core.ERR_TARGET:
+        raise ValueError(f"{what}: y must be in [0, 1] for binary_cross_entropy")
     if status == _core.ERR_NONFINITE:
         raise DivergenceError(f"{what}: the loss is NaN or infinite")
     raise RuntimeError(f"{what}: the C core reported error {status} (a gdcore bug; please report it)")
@@ -181,6 +183,12 @@ class Sequential:
                                 f"got {type(layer).__name__}")
             if isinstance(layer, Dense) and layer.W is not None:
                 raise ValueError(f"layers[{i}] already belongs to a model; create a new Dense")
+            # A Dense is a view into this model's parameters: listed twice, one of its two
+            # places in the buffer would be trained but hidden from get_weights and set_weights.
+            first = next(k for k, other in enumerate(layers) if other is layer)
+            if isinstance(layer, Dense) and first < i:
+                raise ValueError(f"layers[{i}] is the same Dense as layers[{first}]; give each "
+                                 "layer its own Dense")
             if isinstance(layer, Dropout) and (i == 0 or i == len(layers) - 1
                                                or not isinstance(layers[i - 1], Dense)):
                 raise ValueError(f"layers[{i}]: a Dropout must sit between two Dense layers")
@@ -624,6 +632,18 @@ class Sequential:
         (n_samples, n_outputs) array of the model's dtype; any other input takes the general
         path, with the same result.
         """
+        if not self._has_dropout:
+            return self._step_once(X, y, loss, optimizer, l1, l2, sample_weight, n_threads)
+        # the step draws its dropout seed before the core has read the batch: a refused batch
+        # must leave the generator where it was, as it leaves the weights
+        saved = self._rng.bit_generator.state
+        try:
+            return self._step_once(X, y, loss, optimizer, l1, l2, sample_weight, n_threads)
+        except BaseException:
+            self._rng.bit_generator.state = saved
+            raise
+
+    def _step_once(self, X, y, loss, optimizer, l1, l2, sample_weight, n_threads):
         fast = self._fast_step
         if fast is not None and sample_weight is None \
                 and _same_arguments(fast[0], (loss, optimizer, l1, l2, n_threads)):

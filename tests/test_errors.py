@@ -258,6 +258,12 @@ def test_bad_layers():
     gd.Sequential([shared])
     with pytest.raises(ValueError, match=r"^layers\[0\] already belongs to a model"):
         gd.Sequential([shared])
+    twice = gd.Dense(3, 3)
+    with pytest.raises(ValueError, match=r"^layers\[2\] is the same Dense as layers\[0\]"):
+        gd.Sequential([twice, gd.Dropout(0.5), twice])
+    assert twice.W is None  # refused before it became a view of any model
+    dropout = gd.Dropout(0.5)  # a Dropout holds no parameters: listing one twice is fine
+    gd.Sequential([gd.Dense(3, 3), dropout, gd.Dense(3, 3), dropout, gd.Dense(3, 2)])
     with pytest.raises(ValueError, match=r"^layers: at most 64"):
         gd.Sequential([gd.Dense(2, 2) for _ in range(65)])
     for bad in (0, -1, 2.5, True, "3"):

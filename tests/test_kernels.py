@@ -261,6 +261,19 @@ def test_class_index_out_of_range_is_err_label(name, dtype, bad):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bad", [1.5, -1e-3, np.nan, np.inf])
+def test_binary_target_outside_0_1_is_err_target(dtype, bad):
+    out = np.zeros((3, 2), dtype=dtype)
+    y_real = np.array([[0, 1], [0.5, bad], [1, 0]], dtype=dtype)
+    for with_grad in (True, False):
+        status, _, _ = c_loss("binary_cross_entropy", out, y_real, None, with_grad=with_grad)
+        assert status == _core.ERR_TARGET
+    y_real[1, 1] = 1.0
+    assert c_loss("binary_cross_entropy", out, y_real, None)[0] == _core.OK
+    assert c_loss("mse", out, np.full_like(y_real, 7.0), None)[0] == _core.OK  # BCE only
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_loss_rows_without_the_targets_it_needs_is_err_arg(dtype):
     out = np.zeros((2, 3), dtype=dtype)
     y_real = np.zeros((2, 3), dtype=dtype)

@@ -155,6 +155,38 @@ def test_bad_batches_after_binding_get_the_general_paths_answer(bad, match):
         np.testing.assert_array_equal(w, w0)
 
 
+@pytest.mark.parametrize("bad_target", [2.0, -0.5, np.nan])
+def test_binary_targets_outside_0_1_are_refused_after_binding(bad_target):
+    """The core reads y itself on the fast path; it must refuse what fit's check refuses."""
+    model = make_model("float32", n_outputs=2)
+    optimizer = gd.optim.SGD(lr=0.1, momentum=0.9)
+    for X, y in batches("binary_cross_entropy", 2, np.float32, n=2):
+        model.train_step(X, y, loss="binary_cross_entropy", optimizer=optimizer)
+    assert model._fast_step is not None
+    before, step = model.get_weights(), optimizer.state["step"]
+    y_bad = y.copy()
+    y_bad[3, 1] = bad_target
+    with pytest.raises(ValueError, match=r"y (must be in \[0, 1\]|contains NaN)"):
+        model.train_step(X, y_bad, loss="binary_cross_entropy", optimizer=optimizer)
+    assert optimizer.state["step"] == step
+    for w, w0 in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, w0)
+
+
+@pytest.mark.parametrize("bind_first", [False, True])
+def test_a_refused_step_leaves_the_dropout_generator_alone(bind_first):
+    model, twin = make_model("float32", dropout=0.5), make_model("float32", dropout=0.5)
+    data = batches("cross_entropy", 3, np.float32, n=3)
+    for X, y in data[:2 if bind_first else 0]:
+        assert model.train_step(X, y, optimizer="sgd") == twin.train_step(X, y, optimizer="sgd")
+    X, y = data[2]
+    with pytest.raises(ValueError, match="class indices outside"):
+        model.train_step(X, y + 3, optimizer="sgd")
+    assert model.train_step(X, y, optimizer="sgd") == twin.train_step(X, y, optimizer="sgd")
+    for wa, wb in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+
+
 def test_odd_argument_after_binding_is_refused_clearly():
     model, X, y = bound_model()
     with pytest.raises(ValueError, match="optimizer"):
