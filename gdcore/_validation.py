@@ -103,23 +103,30 @@ def check_positive_int(value, name):
     return int(value)
 
 
+def finite_float(value):
+    """``value`` (any real number: int, float, Fraction, NumPy scalar; not a bool) as a finite
+    float, or None. np.isfinite cannot take Fractions or ints beyond float's range."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        value_f = float(value)
+    except (OverflowError, ValueError):  # an int or Fraction beyond float's range
+        return None
+    return value_f if math.isfinite(value_f) else None  # np.longdouble past float64's range
+
+
 def check_non_negative_number(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-            or not np.isfinite(value) or value < 0:
+    value_f = finite_float(value)
+    if value_f is None or value_f < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return value_f
 
 
 def check_real(value, name, *, low=None, low_open=False, high=None, high_open=False):
     """Return ``value`` (any real number: int, float, Fraction, NumPy scalar) as a finite float
     within the given bounds, or raise ValueError naming ``name`` and the allowed range."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    try:
-        value_f = float(value)
-    except (OverflowError, ValueError):  # an int or Fraction beyond float's range
-        value_f = math.inf
-    if not math.isfinite(value_f):  # also np.longdouble values past float64's range
+    value_f = finite_float(value)
+    if value_f is None:
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     too_low = low is not None and (value_f <= low if low_open else value_f < low)
     too_high = high is not None and (value_f >= high if high_open else value_f > high)

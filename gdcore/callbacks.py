@@ -6,6 +6,8 @@ after every epoch, and after every batch only when a callback sets ``batch_frequ
 import math
 import numbers
 
+from ._validation import finite_float
+
 
 class Callback:
     """Base class. fit sets ``self.model`` and calls, in order: ``on_train_begin(logs)``, then per
@@ -36,8 +38,23 @@ class Callback:
     def on_train_end(self, logs=None):
         pass
 
+    def check_logs(self, keys):
+        """Called by fit before it trains, with the keys that every epoch's logs will hold:
+        raise ValueError here for a key the callback will need and not find, so that the fit is
+        refused before any weight moves rather than after its first epoch."""
+
+
+def _missing_key(owner, monitor, keys):
+    """fit's refusal of a monitor its epoch logs will not have."""
+    hint = ("; pass validation_data or validation_split to fit"
+            if monitor.startswith("val_") and "val_loss" not in keys else "")
+    return ValueError(f"{owner} monitors {monitor!r}, but fit's epoch logs will have only "
+                      f"{sorted(keys)}{hint}")
+
 
 def _monitor_mode(monitor, mode):
+    if not isinstance(monitor, str) or not monitor:
+        raise TypeError(f"monitor must be a metric name such as 'val_loss', got {monitor!r}")
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
     if mode == "auto":
@@ -70,17 +87,19 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor="val_loss", *, patience=0, min_delta=0.0, mode="auto",
                  restore_best_weights=False):
-        if not isinstance(monitor, str):
-            raise TypeError(f"monitor must be a metric name, got {monitor!r}")
         if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
             raise ValueError(f"patience must be an int >= 0, got {patience!r}")
-        if not isinstance(min_delta, numbers.Real) or not math.isfinite(min_delta) or min_delta < 0:
+        if finite_float(min_delta) is None or min_delta < 0:
             raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
         self.monitor = monitor
         self.patience = int(patience)
         self.min_delta = float(min_delta)
         self.mode = _monitor_mode(monitor, mode)
         self.restore_best_weights = bool(restore_best_weights)
+
+    def check_logs(self, keys):
+        if self.monitor not in keys:
+            raise _missing_key("EarlyStopping", self.monitor, keys)
 
     def on_train_begin(self, logs=None):
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -138,6 +157,16 @@ class ModelCheckpoint(Callback):
         self.save_optimizer = bool(save_optimizer)
         self.saved = []
 
+    def check_logs(self, keys):
+        if self.save_best_only and self.monitor not in keys:
+            raise _missing_key("ModelCheckpoint", self.monitor, keys)
+        try:  # every field of the path must be one the logs will fill
+            self.path.format(epoch=0, **dict.fromkeys(keys, 0))
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(f"ModelCheckpoint path {self.path!r} cannot be filled from the "
+                             f"epoch number and fit's epoch logs {sorted(keys)}: "
+                             f"{type(error).__name__}: {error}") from None
+
     def on_train_begin(self, logs=None):
         self.best = math.inf if self.mode == "min" else -math.inf
 
@@ -185,6 +214,9 @@ def check(callbacks):
         return []
     if isinstance(callbacks, Callback):
         return [callbacks]
+    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(f"callbacks must be a list of gdcore.callbacks.Callback, got "
+                        f"{type(callbacks).__name__}")
     callbacks = list(callbacks)
     for i, cb in enumerate(callbacks):
         if not isinstance(cb, Callback):

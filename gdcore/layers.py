@@ -1,6 +1,8 @@
 """Layers. A Dense layer's parameters are NumPy views into its model's one flat buffer."""
 import numpy as np
 
+from ._validation import check_non_negative_number
+
 #: Activation names and their codes in the C core (csrc/gd_types.h, gd_act).
 ACTIVATIONS = {"identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5}
 #: Slope of leaky_relu for negative inputs (torch's default).
@@ -66,11 +68,8 @@ class Dense:
         if init not in INITIALIZERS:
             raise ValueError(f"init must be one of {list(INITIALIZERS)}, got {init!r}")
         self.init = init
-        for name, value in (("l1", l1), ("l2", l2)):
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
-                    or not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        self.l1, self.l2 = float(l1), float(l2)
+        self.l1 = check_non_negative_number(l1, "l1")
+        self.l2 = check_non_negative_number(l2, "l2")
         self.W = None
         self.b = None
 

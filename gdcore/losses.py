@@ -3,7 +3,8 @@
 The C core computes the value and the gradient with respect to the network output in one fused
 pass (for cross-entropy: softmax and NLL together, dZ = softmax(z) − onehot(y)).
 """
-import numpy as np
+
+from ._validation import finite_float
 
 
 class Loss:
@@ -67,10 +68,10 @@ class Huber(Loss):
     name, kind = "huber", 4
 
     def __init__(self, delta=1.0):
-        delta = float(delta)
-        if not np.isfinite(delta) or delta <= 0:
+        value = finite_float(delta)
+        if value is None or value <= 0:
             raise ValueError(f"delta must be a positive finite number, got {delta!r}")
-        self.delta = delta
+        self.delta = value
 
     def __repr__(self):
         return f"Huber(delta={self.delta})"

@@ -11,7 +11,8 @@ import numpy as np
 from . import _core, losses, optim, schedules
 from . import callbacks as callbacks_module
 from ._threads import blas_single_thread, resolve_n_threads
-from ._validation import (check_non_negative_number, check_positive_int, check_X, check_y)
+from ._validation import (check_non_negative_number, check_positive_int, check_X, check_y,
+                          finite_float)
 from .layers import NEGATIVE_SLOPE, ACTIVATIONS, Dense, Dropout, check_activation
 
 _MAX_LAYERS = 64  # csrc/gd_train.c GD_MAX_LAYERS
@@ -435,7 +436,10 @@ class Sequential:
             return None
         weights = np.ones(n_samples, dtype=np.float64)
         if sample_weight is not None:
-            sw = np.asarray(sample_weight)
+            try:
+                sw = np.asarray(sample_weight)
+            except ValueError:  # ragged nested sequences
+                raise ValueError(f"sample_weight must be a 1-D array of {n_samples} numbers") from None
             if sw.dtype.kind not in "biuf":
                 raise TypeError(f"sample_weight must be numeric, got dtype {sw.dtype}")
             if sw.shape != (n_samples,):
@@ -459,16 +463,27 @@ class Sequential:
                             or not 0 <= label < self.n_outputs:
                         raise ValueError(f"class_weight has key {label!r}; classes are "
                                          f"0..{self.n_outputs - 1}")
-                    if not isinstance(value, (int, float, np.number)) or not np.isfinite(value) \
-                            or value < 0:
-                        raise ValueError(f"class_weight[{label}] must be a finite number >= 0")
-                    per_class[label] = value
+                    value_f = finite_float(value)
+                    if value_f is None or value_f < 0:
+                        raise ValueError(f"class_weight[{label}] must be a finite number >= 0, "
+                                         f"got {value!r}")
+                    per_class[label] = value_f
             else:
                 raise ValueError(f"class_weight must be a dict or 'balanced', got {class_weight!r}")
-            weights *= per_class[y_index]
-        if not weights.sum() > 0:
+            with np.errstate(over="ignore"):  # an overflow is refused just below
+                weights *= per_class[y_index]
+        with np.errstate(over="ignore"):
+            total = weights.sum()
+        if not np.isfinite(total):
+            raise ValueError("sample_weight and class_weight are too large: their products sum "
+                             "to infinity; scale them down (only their ratios matter)")
+        if not total > 0:
             raise ValueError("sample_weight and class_weight give every sample weight 0")
-        return weights.astype(self.dtype)
+        # The loss is the weighted mean Σ w·l / Σ w, the same for weights scaled by any factor.
+        # Scaled by a power of two so that the largest is in [0.5, 1): exact, so the same bits as
+        # unscaled weights that float32 represents, and weights of 1e-46 or 1e39 no longer
+        # underflow to 0 (a loss of 0, nothing trained) or overflow to inf in a float32 model.
+        return np.ldexp(weights, -np.frexp(weights.max())[1]).astype(self.dtype)
 
     def _forward(self, X, n_threads, name="X", converted=False):
         """Network output for a validated X; the C core checks X for inf/NaN as it reads it."""
@@ -813,9 +828,10 @@ class Sequential:
         if validation_split is not None:
             if validation_data is not None:
                 raise ValueError("pass validation_data or validation_split, not both")
-            if isinstance(validation_split, bool) or not isinstance(validation_split, (float, int)) \
-                    or not 0 < validation_split < 1:
+            split = finite_float(validation_split)
+            if split is None or not 0 < split < 1:
                 raise ValueError(f"validation_split must be in (0, 1), got {validation_split!r}")
+            validation_split = split
             n_val = int(round(n_samples * validation_split))
             if not 0 < n_val < n_samples:
                 raise ValueError(f"validation_split={validation_split} leaves no rows for "
@@ -835,8 +851,17 @@ class Sequential:
                             n_threads=n_threads)
             validation = (X_val,) + self._targets(validation_data[1], loss, X_val.shape[0],
                                                   "validation_data[1]")
-        if schedule.monitor is not None and schedule.monitor.startswith("val_") and validation is None:
-            raise ValueError(f"schedule monitors {schedule.monitor!r}: pass validation_data")
+        # every epoch's logs hold these keys: a schedule or callback monitoring another one is
+        # refused now, before any weight moves, not after the first epoch
+        with_accuracy = y_index is not None or loss.name == "binary_cross_entropy"
+        scores = ["loss"] + (["accuracy"] if with_accuracy else [])
+        log_keys = set(scores) | {"seconds", "lr"}
+        log_keys |= {"skipped_batches"} if on_divergence == "ignore" else set()
+        log_keys |= {"val_" + k for k in scores} if validation is not None else set()
+        if schedule.monitor is not None and schedule.monitor not in log_keys:
+            raise callbacks_module._missing_key("schedule", schedule.monitor, log_keys)
+        for callback in callbacks:
+            callback.check_logs(log_keys)
         batch_size = min(batch_size, n_samples)
         n_batches = math.ceil(n_samples / batch_size)
         history = History()
@@ -881,7 +906,7 @@ class Sequential:
                     break
                 seconds = time.perf_counter() - start
                 values = {"loss": loss_sum / rows_used if rows_used else float("nan")}
-                if y_index is not None or loss.name == "binary_cross_entropy":
+                if with_accuracy:
                     values["accuracy"] = correct / rows_used if rows_used else float("nan")
                 if on_divergence == "ignore":
                     values["skipped_batches"] = skipped

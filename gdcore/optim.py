@@ -1,26 +1,28 @@
 """Optimizers. An optimizer holds hyperparameters and its per-parameter state; the update itself
 runs in the C core (csrc/gd_optim.c) over the model's flat parameter buffer, in place, with
 torch.optim's semantics and order of operations."""
-import numbers
 
 import numpy as np
+
+from ._validation import finite_float
 
 # Codes of csrc/gd_types.h gd_optim_kind.
 _SGD, _ADAM, _ADAMW, _RMSPROP, _ADAGRAD = 0, 1, 2, 3, 4
 
 
 def _check_number(value, name, *, positive=False, below=None, upper=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+    value_f = finite_float(value)
+    if value_f is None:
         raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if value < 0 or (positive and value == 0) or (below is not None and value >= below) \
-            or (upper is not None and value > upper):
+    if value_f < 0 or (positive and value_f == 0) or (below is not None and value_f >= below) \
+            or (upper is not None and value_f > upper):
         allowed = "> 0" if positive else ">= 0"
         if below is not None:
             allowed += f" and < {below}"
         if upper is not None:
             allowed += f" and <= {upper}"
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return float(value)
+    return value_f
 
 
 def _check_bool(value, name):

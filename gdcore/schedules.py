@@ -26,7 +26,6 @@ import copy
 import math
 import numbers
 import weakref
-from bisect import bisect_right
 from collections.abc import Mapping
 
 import numpy as np

@@ -62,6 +62,65 @@ def test_early_stopping_validation():
         gd.MLP([4, 3]).fit(X, y, callbacks=[print], verbose=0)
 
 
+def _checkpoint(path, **kwargs):
+    return gd.callbacks.ModelCheckpoint(path, **kwargs)
+
+
+@pytest.mark.parametrize("loss, validated, callbacks, schedule, match", [
+    ("cross_entropy", False, lambda tmp: [gd.callbacks.EarlyStopping()], None,
+     r"EarlyStopping monitors 'val_loss'.*pass validation_data"),
+    ("cross_entropy", True, lambda tmp: [gd.callbacks.EarlyStopping("los")], None,
+     r"EarlyStopping monitors 'los', but fit's epoch logs will have only \['accuracy', 'loss'"),
+    ("mse", True, lambda tmp: [gd.callbacks.EarlyStopping("val_accuracy")], None,
+     r"monitors 'val_accuracy'"),
+    ("mse", True, lambda tmp: [], gd.schedules.ReduceLROnPlateau("val_accuracy"),
+     r"schedule monitors 'val_accuracy'"),
+    ("cross_entropy", False, lambda tmp: [_checkpoint(tmp / "m.npz", save_best_only=True)],
+     None, r"ModelCheckpoint monitors 'val_loss'"),
+    ("cross_entropy", False, lambda tmp: [_checkpoint(tmp / "ck-{val_loss:.3f}.npz")], None,
+     r"ModelCheckpoint path .* KeyError: 'val_loss'"),
+    ("cross_entropy", True, lambda tmp: [_checkpoint(tmp / "ck-{0}.npz")], None,
+     r"ModelCheckpoint path .* IndexError"),
+])
+def test_a_monitor_the_logs_will_not_have_is_refused_before_training(
+        tmp_path, loss, validated, callbacks, schedule, match):
+    X, y = blobs(60)
+    target = y if loss == "cross_entropy" else X[:, :3]
+    model = gd.MLP([4, 8, 3], seed=0)
+    optimizer = gd.optim.SGD(lr=0.1, momentum=0.9)
+    before = model.get_weights()
+    kwargs = {"validation_data": (X[:10], target[:10])} if validated else {}
+    if schedule is not None:
+        kwargs["schedule"] = schedule
+    with pytest.raises(ValueError, match=match):
+        model.fit(X, target, loss=loss, optimizer=optimizer, epochs=2, verbose=0,
+                  callbacks=callbacks(tmp_path), **kwargs)
+    assert optimizer.state.get("step", 0) == 0 and not list(tmp_path.iterdir())
+    for w, w0 in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, w0)
+
+
+def test_monitors_the_logs_will_have_are_accepted(tmp_path):
+    X, y = blobs(60)
+    callbacks = [gd.callbacks.EarlyStopping("accuracy", patience=5),
+                 _checkpoint(tmp_path / "ck-{epoch}-{val_accuracy:.2f}-{skipped_batches}.npz",
+                             monitor="val_loss", save_best_only=True)]
+    history = gd.MLP([4, 8, 3], seed=0).fit(
+        X, y, epochs=2, verbose=0, callbacks=callbacks, validation_data=(X[:10], y[:10]),
+        on_divergence="ignore", schedule=gd.schedules.ReduceLROnPlateau("val_accuracy"))
+    assert len(history.epoch) == 2 and len(list(tmp_path.iterdir())) >= 1
+
+
+def test_callback_arguments_of_the_wrong_type():
+    X, y = blobs(20)
+    with pytest.raises(TypeError, match=r"^callbacks must be a list .* got int"):
+        gd.MLP([4, 3]).fit(X, y, callbacks=5, verbose=0)
+    with pytest.raises(TypeError, match=r"^monitor must be a metric name"):
+        gd.callbacks.ModelCheckpoint("x.npz", monitor=5)
+    with pytest.raises(TypeError, match=r"^monitor must be a metric name"):
+        gd.callbacks.EarlyStopping(monitor=None)
+
+
 def test_batch_callbacks_see_every_nth_batch_and_results_do_not_change():
     X, y = blobs()
     batches = []

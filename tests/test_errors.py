@@ -1,5 +1,7 @@
 """Bad input raises ValueError or TypeError with a message that names the argument, and leaves the
 model's weights exactly as they were."""
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -365,9 +367,36 @@ def test_estimator_and_schedule_numbers_refuse_the_same_values(value):
 
 @pytest.mark.filterwarnings("ignore:GDRegressor. maximum iterations")  # 50 iterations suffice here
 def test_fraction_is_a_number_for_estimators_too():
-    from fractions import Fraction
     pytest.importorskip("sklearn", minversion="1.6")
     from gdcore.sklearn import GDRegressor
     model = GDRegressor(alpha=Fraction(1, 1000), max_iter=50, tol=1e-3).fit(np.ones((8, 2)),
                                                                            np.ones(8))
     assert model.alpha == Fraction(1, 1000) and np.isfinite(model.loss_)
+
+
+@pytest.mark.parametrize("bad", [10**400, -10**400, Fraction(-1, 3), float("nan"), "0.1", [1.0]])
+def test_number_arguments_beyond_float_or_of_other_types_name_the_argument(bad):
+    """np.isfinite cannot take Fractions or ints beyond float's range; every check names its
+    argument instead of leaking NumPy's ufunc error."""
+    X, y = np.zeros((4, 3)), np.array([0, 1, 0, 1])
+    model = gd.MLP([3, 2], seed=0)
+    for call, name in ((lambda: model.fit(X, y, l1=bad, verbose=0), "l1"),
+                       (lambda: model.loss_and_grad(X, y, loss="cross_entropy", l2=bad), "l2"),
+                       (lambda: gd.Dense(3, 2, l2=bad), "l2"),
+                       (lambda: gd.optim.Adam(lr=bad), "lr"),
+                       (lambda: gd.optim.SGD(lr=0.1, momentum=bad), "momentum"),
+                       (lambda: gd.losses.Huber(bad), "delta"),
+                       (lambda: gd.callbacks.EarlyStopping(min_delta=bad), "min_delta"),
+                       (lambda: model.fit(X, y, validation_split=bad, verbose=0),
+                        "validation_split")):
+        with pytest.raises(ValueError, match=f"^{name} must be"):
+            call()
+
+
+def test_exact_numbers_of_other_types_are_taken():
+    X, y = np.zeros((8, 3)), np.array([0, 1] * 4)
+    model = gd.MLP([3, 2], seed=0)
+    model.fit(X, y, l2=Fraction(1, 10), validation_split=np.float32(0.25), epochs=1, verbose=0)
+    assert model.history_.history["val_loss"]
+    assert gd.losses.Huber(Fraction(1, 2)).delta == 0.5
+    assert gd.optim.Adam(lr=Fraction(1, 100)).lr == 0.01

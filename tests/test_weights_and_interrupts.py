@@ -64,7 +64,8 @@ def test_balanced_class_weight_and_errors():
     y = np.array([0, 0, 0, 1])
     model = gd.MLP([2, 2], seed=0)
     weights = model._sample_weights(None, "balanced", y, gd.losses.get("cross_entropy"), 4)
-    np.testing.assert_allclose(weights, [4 / 6, 4 / 6, 4 / 6, 2.0], rtol=1e-6)
+    # only their ratios matter: the largest is scaled (by a power of two) into [0.5, 1)
+    np.testing.assert_allclose(weights / weights.max(), [1 / 3, 1 / 3, 1 / 3, 1.0], rtol=1e-6)
     before = model.get_weights()
     with pytest.raises(ValueError, match="sample_weight"):
         model.fit(X, y, sample_weight=[1, 1, -1, 1], verbose=0)
@@ -79,6 +80,46 @@ def test_balanced_class_weight_and_errors():
     with pytest.raises(TypeError, match="sample_weight"):
         model.fit(X, y, sample_weight=["a"] * 4, verbose=0)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sample_weights_of_any_scale_train_as_weights_of_one(dtype):
+    """The loss is Σ w·l / Σ w: weights beyond float32's range (2^-160, 2^140, 1e-46, 1e39) must
+    train as weights of 1 do, not underflow to a loss of 0 or overflow to inf. Weights a power
+    of two apart give the same bits; others agree to rounding."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(24, 5)), rng.integers(0, 3, 24)
+
+    def run(scale):
+        model = gd.MLP([5, 7, 3], dtype=dtype, seed=0)
+        history = model.fit(X, y, sample_weight=np.full(24, scale), optimizer=gd.optim.SGD(lr=0.1),
+                            epochs=2, batch_size=8, verbose=0, seed=0)
+        loss, _ = model.loss_and_grad(X, y, loss="cross_entropy", sample_weight=np.full(24, scale))
+        return history.history["loss"] + [loss], model.get_weights()
+
+    losses, weights = run(1.0)
+    for scale in (2.0 ** -160, 2.0 ** 140):
+        other_losses, other_weights = run(scale)
+        assert other_losses == losses
+        for w, w0 in zip(other_weights, weights):
+            np.testing.assert_array_equal(w, w0)
+    for scale in (1e-46, 1e39):
+        other_losses, other_weights = run(scale)
+        np.testing.assert_allclose(other_losses, losses, rtol=1e-5)
+        for w, w0 in zip(other_weights, weights):
+            np.testing.assert_allclose(w, w0, rtol=1e-4, atol=1e-6)
+
+
+def test_weights_whose_products_overflow_are_refused():
+    X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    model = gd.MLP([2, 2], seed=0)
+    with pytest.raises(ValueError, match="too large"):
+        model.fit(X, y, sample_weight=np.full(4, 1e300), class_weight={0: 1e300, 1: 1.0},
+                  verbose=0)
+    with pytest.raises(ValueError, match=r"^sample_weight must be a 1-D array of 4 numbers"):
+        model.fit(X, y, sample_weight=[[1, 2], [3], 4, 5], verbose=0)
+    with pytest.raises(ValueError, match=r"^class_weight\[1\] must be a finite number >= 0"):
+        model.fit(X, y, class_weight={1: 10**400}, verbose=0)
 
 
 INTERRUPT_SCRIPT = textwrap.dedent("""
