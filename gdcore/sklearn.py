@@ -71,6 +71,7 @@ __all__ = ["GDClassifier", "GDRegressor"]
 _SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 _SKLEARN_SCHEDULES = ("constant", "invscaling", "adaptive")
 _MIN_ADAPTIVE_LR = 1e-6  # scikit-learn's "adaptive" stops dividing below this learning rate
+_FEATURE_ATTRIBUTES = ("n_features_in_", "feature_names_in_")  # set by validate_data
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -228,7 +229,8 @@ class _BaseGD(BaseEstimator):
         docstring) while gdcore's fit computes the gradient ``g`` of ``loss``: SGD takes
         ``s·lr``; the adaptive solvers are invariant to the scale of the gradient but for
         ``eps``, which becomes ``eps/s``; coupled weight decay becomes ``weight_decay/s`` (and
-        Adagrad's initial accumulator ``value/s²``). Sets ``_learning_rate`` (unscaled)."""
+        Adagrad's initial accumulator ``value/s²``). Returns (optimizer, its unscaled learning
+        rate, for ``_learning_rate``)."""
         if isinstance(self.solver, optim.Optimizer):
             opt = copy.deepcopy(self.solver)
             opt.reset()
@@ -244,7 +246,7 @@ class _BaseGD(BaseEstimator):
             if self.solver == "adamw":
                 extra["weight_decay"] = self.weight_decay
             opt = make(lr=st.learning_rate_init, eps=self.epsilon, **extra)
-        self._learning_rate = opt.lr
+        learning_rate = opt.lr
         s = st.scale
         if s != 1.0:
             if isinstance(opt, optim.SGD):
@@ -255,7 +257,7 @@ class _BaseGD(BaseEstimator):
                 opt.weight_decay /= s
             if isinstance(opt, optim.Adagrad):
                 opt.initial_accumulator_value /= s * s
-        return opt
+        return opt, learning_rate
 
     def _set_learning_rate(self, st, learning_rate):
         """Set the base learning rate (unscaled, see _new_optimizer) of the running optimizer."""
@@ -279,6 +281,42 @@ class _BaseGD(BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, X, y, sample_weight, *, incremental, classes=None):
+        # validate_data(reset=True) sets n_features_in_ (and feature_names_in_) as it checks X:
+        # a refused fit puts them back, so that it leaves the estimator exactly as it was
+        saved = {name: self.__dict__[name] for name in _FEATURE_ATTRIBUTES
+                 if name in self.__dict__}
+        try:
+            st, X, targets, weights, validation, rng = self._prepare_fit(
+                X, y, sample_weight, incremental, classes)
+        except BaseException:
+            for name in _FEATURE_ATTRIBUTES:
+                self.__dict__.pop(name, None)
+            self.__dict__.update(saved)
+            raise
+
+        # Everything is checked and built: from here on the estimator changes.
+        if st.classes is not None:
+            self.classes_ = st.classes
+        if st.model is not None:
+            self._initialize(st.model, st)
+        if st.optimizer is not None:
+            self._optimizer, self._learning_rate = st.optimizer
+            self._schedule = st.schedule
+        if (self.validation_scores_ is None) == st.early_stopping:  # toggled for warm_start
+            self._reset_scores(st.early_stopping)
+        self._train(X, targets, weights, st, rng, incremental=incremental, validation=validation)
+        return self
+
+    def _prepare_fit(self, X, y, sample_weight, incremental, classes):
+        """Check the parameters, data, labels and weights of a fit and build what it replaces
+        (network, optimizer, schedule), changing nothing but n_features_in_ and
+        feature_names_in_ (see _fit).
+
+        Returns (st, X, targets, weights, validation, rng): the settings, with ``classes``,
+        ``model`` (a new network, or None to continue the fitted one), ``optimizer`` (a pair
+        (optimizer, learning rate), or None to continue the running one), ``schedule``,
+        ``batch_size`` and ``l2``; the training data, its weights for gdcore (or None) and the
+        validation split of early stopping (or None); the random state."""
         st = self._settings()
         if incremental and st.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -291,6 +329,8 @@ class _BaseGD(BaseEstimator):
                                                  ensure_non_negative=True)
         targets, weights, labels, n_outputs = self._targets(y, sample_weight, first_pass,
                                                             incremental, classes, st)
+        if weights is not None and not np.isfinite(weights).all():
+            raise ValueError("sample_weight times class_weight overflows: scale them down")
         if weights is not None and not np.sum(weights) > 0:
             raise ValueError("sample_weight and class_weight give every sample weight zero")
         if not first_pass:
@@ -299,41 +339,73 @@ class _BaseGD(BaseEstimator):
         model_seed = int(rng.randint(np.iinfo(np.int32).max)) if first_pass else None
         validation = None
         if st.early_stopping:
-            arrays = {"X": X, "targets": targets, "labels": labels, "weights": weights,
-                      "sample_weight": sample_weight}
-            keys = [key for key, value in arrays.items() if value is not None]
-            parts = train_test_split(*(arrays[key] for key in keys), random_state=rng,
-                                     test_size=st.validation_fraction, stratify=labels)
-            train, val = dict(zip(keys, parts[0::2])), dict(zip(keys, parts[1::2]))
-            X, targets, weights = train["X"], train["targets"], train.get("weights")
-            if val["X"].shape[0] < 2:
-                raise ValueError("The validation set is too small. Increase 'validation_fraction' "
-                                 "or the size of your dataset.")
-            if labels is not None:
-                y_val = val["labels"]
-            else:
-                y_val = val["targets"][:, 0] if val["targets"].shape[1] == 1 else val["targets"]
-            validation = (val["X"], val["targets"], y_val, val.get("sample_weight"))
-
-        # Everything is checked: from here on the estimator changes.
-        if st.classes is not None:
-            self.classes_ = st.classes
+            X, targets, weights, validation = self._split(st, rng, X, targets, labels, weights,
+                                                          sample_weight)
+        st.batch_size = self._batch_size(X.shape[0])
+        st.l2 = self._l2(st, weights)  # the model's fit scales weights beyond its dtype's range
+        # Built now, not after the checks: building can fail too (at most 64 Dense layers)
+        st.model = None
         if first_pass:
-            self._initialize(X.shape[1], n_outputs, st, model_seed)
-        if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = self._new_optimizer(st)
-            self._schedule = self._new_schedule(st)
-        if (self.validation_scores_ is None) == st.early_stopping:  # toggled for warm_start
-            self._reset_scores(st.early_stopping)
-        self._train(X, targets, weights, st, rng, incremental=incremental, validation=validation)
-        return self
+            sizes = [X.shape[1]] + st.hidden + [n_outputs]
+            st.model = MLP(sizes, activation=st.activation, dtype=st.dtype, seed=model_seed)
+        st.optimizer = st.schedule = None
+        if first_pass or not incremental or not hasattr(self, "_optimizer"):
+            st.optimizer, st.schedule = self._new_optimizer(st), self._new_schedule(st)
+        return st, X, targets, weights, validation, rng
 
-    def _initialize(self, n_features, n_outputs, st, seed):
-        """A fresh network and fresh progress counters (scikit-learn's ``_initialize``)."""
-        sizes = [n_features] + st.hidden + [n_outputs]
-        self.model_ = MLP(sizes, activation=st.activation, dtype=st.dtype, seed=seed)
-        self.n_outputs_ = n_outputs
-        self.n_layers_ = len(sizes)
+    def _split(self, st, rng, X, targets, labels, weights, sample_weight):
+        """The early-stopping split (scikit-learn's): returns the training part of X, targets
+        and weights, and the validation split (X_val, targets_val, y_val, sample_weight_val)."""
+        arrays = {"X": X, "targets": targets, "labels": labels, "weights": weights,
+                  "sample_weight": sample_weight}
+        keys = [key for key, value in arrays.items() if value is not None]
+        parts = train_test_split(*(arrays[key] for key in keys), random_state=rng,
+                                 test_size=st.validation_fraction, stratify=labels)
+        train, val = dict(zip(keys, parts[0::2])), dict(zip(keys, parts[1::2]))
+        n_val = val["X"].shape[0]
+        if n_val < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' "
+                             "or the size of your dataset.")
+        # the score of each epoch is weighted by sample_weight: all zeros leave it undefined
+        sw_val = val.get("sample_weight")
+        if sw_val is not None and not np.sum(sw_val) > 0:
+            raise ValueError(
+                f"sample_weight gives all {n_val} samples of the early-stopping validation split "
+                "weight zero, so the validation score is undefined: increase "
+                f"validation_fraction (now {st.validation_fraction:g}) or give more samples a "
+                "non-zero weight")
+        weights = train.get("weights")
+        if weights is not None and not np.sum(weights) > 0:
+            raise ValueError(
+                "sample_weight and class_weight give every sample of the early-stopping training "
+                "split weight zero: decrease validation_fraction or give more samples a non-zero "
+                "weight")
+        if labels is not None:
+            y_val = val["labels"]
+        else:
+            y_val = val["targets"][:, 0] if val["targets"].shape[1] == 1 else val["targets"]
+        return train["X"], train["targets"], weights, (val["X"], val["targets"], y_val, sw_val)
+
+    def _l2(self, st, weights):
+        """gdcore's l2 for scikit-learn's penalty ``½·alpha·‖W‖² / batch_weight`` (module
+        docstring), or ValueError where weights so small make it overflow the network's dtype
+        (scikit-learn's loss is then infinite too)."""
+        mean_weight = 1.0 if weights is None else float(np.mean(weights))
+        with np.errstate(over="ignore"):
+            l2 = st.alpha / (st.scale * st.batch_size * mean_weight)
+        if not l2 <= np.finfo(st.dtype).max:
+            raise ValueError(
+                f"sample_weight is too small for alpha={st.alpha:g}: the L2 penalty is divided "
+                "by the sum of each batch's weights (as in scikit-learn), which overflows "
+                f"{st.dtype.name}. Scale sample_weight up: the weighted mean loss does not "
+                "depend on its scale")
+        return l2
+
+    def _initialize(self, model, st):
+        """Take a fresh network and fresh progress counters (scikit-learn's ``_initialize``)."""
+        self.model_ = model
+        self.n_outputs_ = model.n_outputs
+        self.n_layers_ = len(st.hidden) + 2  # input and output layers included
         self.n_iter_ = 0
         self.t_ = 0
         self.loss_curve_ = []
@@ -382,11 +454,6 @@ class _BaseGD(BaseEstimator):
         See the module docstring: a chunk is as long as it can be without passing the first
         epoch at which the rule could stop training (one epoch with early stopping)."""
         n_samples = X.shape[0]
-        batch_size = self._batch_size(n_samples)
-        mean_weight = 1.0 if weights is None else float(np.mean(weights))
-        if not mean_weight > 0:  # the early-stopping split left only zero weights to train on
-            raise ValueError("every sample of the training split has weight zero")
-        l2 = st.alpha / (st.scale * batch_size * mean_weight)
         monitor = self._schedule.monitor
         validation_data = None
         if monitor is not None and monitor.startswith("val_"):  # _settings checked the split
@@ -405,10 +472,10 @@ class _BaseGD(BaseEstimator):
             try:
                 history = self.model_.fit(
                     X, targets, loss=st.loss, optimizer=self._optimizer, epochs=chunk,
-                    batch_size=batch_size, shuffle=st.shuffle,
+                    batch_size=st.batch_size, shuffle=st.shuffle,
                     seed=int(rng.randint(np.iinfo(np.int32).max)), n_threads=self.n_threads,
                     validation_data=validation_data, schedule=self._schedule,
-                    sample_weight=weights, l2=l2, verbose=0)
+                    sample_weight=weights, l2=st.l2, verbose=0)
             except KeyboardInterrupt:
                 # As scikit-learn: Ctrl-C ends training, not the program. gdcore stopped between
                 # two batches and its history holds the epochs it finished.
@@ -754,7 +821,9 @@ class GDClassifier(ClassifierMixin, _BaseGD):
                         "class_weight='balanced' is not supported by partial_fit: compute it on "
                         "all the data (sklearn.utils.class_weight.compute_class_weight) and "
                         "pass it as a dict")
-            elif not isinstance(self.class_weight, dict):
+            elif isinstance(self.class_weight, dict):
+                self._check_class_weight(all_classes)
+            else:
                 raise ValueError("class_weight must be a dict, 'balanced' or None, got "
                                  f"{self.class_weight!r}")
         labels = LabelEncoder().fit(all_classes).transform(y)  # indices into classes_
@@ -767,6 +836,15 @@ class GDClassifier(ClassifierMixin, _BaseGD):
             return labels.astype(np.float64), weights, labels, 1
         st.loss = losses.Hinge() if self.loss == "hinge" else losses.CrossEntropy()
         return labels.astype(np.int64), weights, labels, len(all_classes)
+
+    def _check_class_weight(self, all_classes):
+        """A class_weight dict: keys among the classes, values finite numbers >= 0."""
+        classes = set(all_classes.tolist())
+        for label, value in self.class_weight.items():
+            if label not in classes:
+                raise ValueError(f"class_weight has the key {label!r}, which is not a class; the "
+                                 f"classes are {all_classes.tolist()!r}")
+            check_real(value, f"class_weight[{label!r}]", low=0)
 
     def _score_arrays(self, X, y_labels_index, sample_weight):
         """Accuracy on validated X against encoded labels (early stopping)."""

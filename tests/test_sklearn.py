@@ -1,6 +1,7 @@
 """scikit-learn estimators: scikit-learn's estimator checks, pipelines, grid search, clone and
 pickle, the digits, parity with MLPClassifier/MLPRegressor's objective and stopping rule, the
 chunked training loop, partial_fit, warm_start, early stopping, weights and errors."""
+import copy
 import os
 import math
 import pickle
@@ -467,6 +468,110 @@ def test_regressor_bad_loss_and_divergence():
 def test_one_class_is_refused_with_sklearns_wording():
     with pytest.raises(ValueError, match="1 class"):
         GDClassifier().fit(np.ones((5, 2)), ["a"] * 5)
+
+
+def fitted_state(est):
+    """Copies of the fitted attributes (private ones included) and of the weights, and the
+    network, optimizer and schedule objects themselves (a refused fit must not replace them)."""
+    objects = ("model_", "_optimizer", "_schedule")
+    attributes = {name: copy.deepcopy(value) for name, value in vars(est).items()
+                  if (name.endswith("_") or name.startswith("_")) and name not in objects}
+    return attributes, est.model_.get_weights(), [getattr(est, name) for name in objects]
+
+
+SMALL = dict(hidden_layer_sizes=(4,), max_iter=5, random_state=0, n_threads=1)
+X40 = np.random.default_rng(0).normal(size=(40, 3))
+ABCD, XY, SIGN = np.array(list("abcd") * 10), np.array(list("xy") * 20), X40[:, 0] > 0
+ZERO_BUT_6 = np.isin(np.arange(40), [5, 13, 18, 22, 24, 30]).astype(float)  # validation: all 0
+REFUSED_REFITS = {  # name: (estimator, first fit's y, refit's (params, X, y, sample_weight))
+    "too_many_layers": (GDClassifier, ABCD, (dict(hidden_layer_sizes=(1,) * 100), X40, XY,
+                                             None)),
+    "one_class": (GDClassifier, ABCD, ({}, X40[:, :2], XY[:1].repeat(40), None)),
+    "negative_class_weight": (GDClassifier, ABCD, (dict(class_weight={"a": -0.5, "b": 1}), X40,
+                                                   ABCD, None)),
+    "unknown_class_weight": (GDClassifier, ABCD, (dict(class_weight={"z": 1.0}), X40, ABCD,
+                                                  None)),
+    "tiny_sample_weight": (GDClassifier, ABCD, ({}, X40, ABCD, np.full(40, 1e-320))),
+    "zero_weight_validation": (GDClassifier, SIGN, (dict(early_stopping=True, random_state=1),
+                                                    X40, SIGN, ZERO_BUT_6)),
+    "features_and_weights": (GDRegressor, X40[:, 0], ({}, X40[:, :2], X40[:, 0], -np.ones(40))),
+    "regressor_zero_weight_validation": (GDRegressor, X40[:, 0], (
+        dict(early_stopping=True, random_state=1), X40, X40[:, 0], ZERO_BUT_6)),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED_REFITS))
+def test_refused_fit_leaves_the_estimator_as_it_was(case):
+    """Every check (data, labels, weights, building the network) runs before the estimator
+    changes: a refused refit keeps n_features_in_, classes_, the counters and the network."""
+    make, first_y, (params, X, y, sample_weight) = REFUSED_REFITS[case]
+    est = make(**SMALL).fit(X40, first_y)
+    before = fitted_state(est)
+    prediction = est.predict(X40)
+    with pytest.raises(ValueError):
+        est.set_params(**params).fit(X, y, sample_weight=sample_weight)
+    after = fitted_state(est)
+    np.testing.assert_equal(after[:2], before[:2])
+    assert all(a is b for a, b in zip(after[2], before[2]))
+    assert_array_equal(est.predict(X40), prediction)
+
+
+def test_refused_first_fit_and_partial_fit_change_nothing():
+    X, y = blobs(n_samples=40, n_features=3)
+    est = GDClassifier(**SMALL)
+    with pytest.raises(ValueError, match="1 class"):
+        est.fit(X, np.zeros(40))
+    assert vars(est) == vars(GDClassifier(**SMALL))  # not even n_features_in_
+    est.partial_fit(X, y, classes=[0, 1, 2])
+    before = fitted_state(est)
+    with pytest.raises(ValueError, match="class_weight"):
+        est.set_params(class_weight={0: np.inf}).partial_fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        est.set_params(class_weight=None).partial_fit(X[:, :2], y)
+    after = fitted_state(est)
+    np.testing.assert_equal(after[:2], before[:2])
+    assert all(a is b for a, b in zip(after[2], before[2]))
+
+
+def test_class_weight_values_and_keys_are_checked_naming_class_weight():
+    X, y = blobs(n_samples=40)
+    labels = np.array(["ant", "bee", "cat"])[y]
+    for class_weight, match in [({"ant": -0.5}, r"class_weight\['ant'\] must be >= 0"),
+                                ({"ant": np.nan}, r"class_weight\['ant'\] must be a finite"),
+                                ({"ant": "x"}, r"class_weight\['ant'\]"),
+                                ({"dog": 1.0}, "class_weight has the key 'dog'")]:
+        with pytest.raises(ValueError, match=match):
+            GDClassifier(class_weight=class_weight, **SMALL).fit(X, labels)
+    zero = GDClassifier(class_weight={"ant": 0.0}, **SMALL).fit(X, labels)  # 0 is allowed
+    assert zero.n_iter_ == SMALL["max_iter"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_tiny_sample_weights_are_as_good_as_equal_ones(dtype):
+    """The weighted mean loss does not depend on a common factor of the weights, however small
+    (the model's dtype would flush them to zero); with alpha > 0, scikit-learn's penalty divided
+    by their sum overflows and the fit is refused, naming sample_weight."""
+    X, y = regression(n_samples=40)
+    params = dict(SMALL, alpha=0.0, dtype=dtype)
+    plain = GDRegressor(**params).fit(X, y)
+    for weight in (1e-320, 1e-50, 1e300):
+        tiny = GDRegressor(**params).fit(X, y, sample_weight=np.full(40, weight))
+        assert_allclose(tiny.loss_curve_, plain.loss_curve_, rtol=1e-6 if dtype == "float32"
+                        else 1e-12)
+    with pytest.raises(ValueError, match="sample_weight is too small for alpha"):
+        GDRegressor(**dict(params, alpha=1e-4)).fit(X, y, sample_weight=np.full(40, 1e-320))
+
+
+def test_early_stopping_refuses_a_validation_split_of_zero_weights():
+    """The validation score is weighted by sample_weight: with only zero weights in the split it
+    is undefined (scikit-learn's r2_score raises; accuracy would be 0.0 every epoch)."""
+    params = dict(SMALL, early_stopping=True, random_state=1, n_iter_no_change=3)
+    for est, y in [(GDRegressor(**params), X40[:, 0]), (GDClassifier(**params), SIGN)]:
+        with pytest.raises(ValueError, match="validation split weight zero.*validation_fraction"):
+            est.fit(X40, y, sample_weight=ZERO_BUT_6)
+        assert not hasattr(est, "model_")
+        est.fit(X40, y, sample_weight=ZERO_BUT_6 + 0.5)  # the same split, now weighted
+        assert len(est.validation_scores_) == est.n_iter_ >= 1
 
 
 def test_import_gdcore_does_not_need_sklearn():
