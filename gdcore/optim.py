@@ -25,6 +25,13 @@ def _check_number(value, name, *, positive=False, below=None, upper=None):
     return value_f
 
 
+def _check_betas(betas):
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    return (_check_number(betas[0], "betas[0]", below=1),
+            _check_number(betas[1], "betas[1]", below=1))
+
+
 def _check_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {value!r}")
@@ -42,13 +49,17 @@ class Optimizer:
     #: Counts attribute assignments: Sequential.train_step's fast path holds the C core's copy of
     #: the hyperparameters and rebuilds it when this changes.
     _version = 0
+    #: The check of each hyperparameter, run on every assignment: the constructor's and any later
+    #: one (``opt.lr = -1`` is refused as ``SGD(lr=-1)`` is, and the old value kept).
+    _checks = {"lr": lambda value: _check_number(value, "lr", positive=True)}
 
     def __init__(self, lr):
-        self.lr = _check_number(lr, "lr", positive=True)
+        self.lr = lr
         self.state = {}
 
     def __setattr__(self, name, value):
-        object.__setattr__(self, name, value)
+        check = self._checks.get(name)
+        object.__setattr__(self, name, value if check is None else check(value))
         object.__setattr__(self, "_version", self._version + 1)
 
     def _fields(self):
@@ -136,14 +147,28 @@ class SGD(Optimizer):
 
     kind = _SGD
 
+    _checks = {**Optimizer._checks,
+               "momentum": lambda value: _check_number(value, "momentum", below=1),
+               "dampening": lambda value: _check_number(value, "dampening", upper=1),
+               "weight_decay": lambda value: _check_number(value, "weight_decay"),
+               "nesterov": lambda value: _check_bool(value, "nesterov")}
+
     def __init__(self, lr=0.01, *, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(lr)
-        self.momentum = _check_number(momentum, "momentum", below=1)
-        self.dampening = _check_number(dampening, "dampening", upper=1)
-        self.weight_decay = _check_number(weight_decay, "weight_decay")
-        self.nesterov = _check_bool(nesterov, "nesterov")
+        self.momentum = momentum
+        self.dampening = dampening
+        self.weight_decay = weight_decay
+        self.nesterov = nesterov
+        self._check_nesterov()
+
+    def _check_nesterov(self):
+        # across attributes, so checked when the optimizer is built and each time it is used
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError("nesterov momentum requires momentum > 0 and dampening = 0")
+
+    def spec(self, lr=None):
+        self._check_nesterov()
+        return super().spec(lr)
 
     def _fields(self):
         return {"momentum": self.momentum, "dampening": self.dampening, "nesterov": self.nesterov,
@@ -173,14 +198,16 @@ class Adam(Optimizer):
 
     kind = _ADAM
 
+    _checks = {**Optimizer._checks,
+               "betas": lambda value: _check_betas(value),
+               "eps": lambda value: _check_number(value, "eps"),
+               "weight_decay": lambda value: _check_number(value, "weight_decay")}
+
     def __init__(self, lr=0.001, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(lr)
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = (_check_number(betas[0], "betas[0]", below=1),
-                      _check_number(betas[1], "betas[1]", below=1))
-        self.eps = _check_number(eps, "eps")
-        self.weight_decay = _check_number(weight_decay, "weight_decay")
+        self.betas = betas
+        self.eps = eps
+        self.weight_decay = weight_decay
 
     def _fields(self):
         return {"beta1": self.betas[0], "beta2": self.betas[1], "eps": self.eps,
@@ -228,14 +255,21 @@ class RMSprop(Optimizer):
 
     kind = _RMSPROP
 
+    _checks = {**Optimizer._checks,
+               "alpha": lambda value: _check_number(value, "alpha", below=1),
+               "eps": lambda value: _check_number(value, "eps"),
+               "weight_decay": lambda value: _check_number(value, "weight_decay"),
+               "momentum": lambda value: _check_number(value, "momentum", below=1),
+               "centered": lambda value: _check_bool(value, "centered")}
+
     def __init__(self, lr=0.01, *, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False):
         super().__init__(lr)
-        self.alpha = _check_number(alpha, "alpha", below=1)
-        self.eps = _check_number(eps, "eps")
-        self.weight_decay = _check_number(weight_decay, "weight_decay")
-        self.momentum = _check_number(momentum, "momentum", below=1)
-        self.centered = _check_bool(centered, "centered")
+        self.alpha = alpha
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.centered = centered
 
     def _fields(self):
         return {"alpha": self.alpha, "eps": self.eps, "weight_decay": self.weight_decay,
@@ -263,14 +297,20 @@ class Adagrad(Optimizer):
 
     kind = _ADAGRAD
 
+    _checks = {**Optimizer._checks,
+               "lr_decay": lambda value: _check_number(value, "lr_decay"),
+               "weight_decay": lambda value: _check_number(value, "weight_decay"),
+               "initial_accumulator_value": lambda value: _check_number(
+                   value, "initial_accumulator_value"),
+               "eps": lambda value: _check_number(value, "eps")}
+
     def __init__(self, lr=0.01, *, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10):
         super().__init__(lr)
-        self.lr_decay = _check_number(lr_decay, "lr_decay")
-        self.weight_decay = _check_number(weight_decay, "weight_decay")
-        self.initial_accumulator_value = _check_number(initial_accumulator_value,
-                                                       "initial_accumulator_value")
-        self.eps = _check_number(eps, "eps")
+        self.lr_decay = lr_decay
+        self.weight_decay = weight_decay
+        self.initial_accumulator_value = initial_accumulator_value
+        self.eps = eps
 
     def _fields(self):
         return {"lr_decay": self.lr_decay, "weight_decay": self.weight_decay, "eps": self.eps}

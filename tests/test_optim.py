@@ -222,6 +222,43 @@ def test_momentum_turned_on_midway_matches_torch():
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6, err_msg=f"weights[{k}]")
 
 
+@pytest.mark.parametrize("make, name, bad, error, match", [
+    (lambda: gd.optim.SGD(lr=0.1), "lr", -1.0, ValueError, r"^lr must be > 0"),
+    (lambda: gd.optim.SGD(lr=0.1), "momentum", 1.0, ValueError, r"^momentum must be >= 0 and < 1"),
+    (lambda: gd.optim.SGD(lr=0.1), "nesterov", "yes", TypeError, r"^nesterov must be a bool"),
+    (lambda: gd.optim.Adam(), "betas", 0.9, ValueError, r"^betas must be a pair"),
+    (lambda: gd.optim.Adam(), "betas", (1.5, 0.999), ValueError, r"^betas\[0\] must be"),
+    (lambda: gd.optim.AdamW(), "weight_decay", float("nan"), ValueError, r"^weight_decay must be"),
+    (lambda: gd.optim.RMSprop(), "alpha", 1.0, ValueError, r"^alpha must be"),
+    (lambda: gd.optim.RMSprop(), "centered", 1, TypeError, r"^centered must be a bool"),
+    (lambda: gd.optim.Adagrad(), "initial_accumulator_value", -1, ValueError,
+     r"^initial_accumulator_value must be >= 0"),
+])
+def test_hyperparameters_assigned_later_are_checked_as_the_constructors(make, name, bad, error,
+                                                                        match):
+    optimizer = make()
+    before = getattr(optimizer, name)
+    with pytest.raises(error, match=match):
+        setattr(optimizer, name, bad)
+    assert getattr(optimizer, name) == before
+    with pytest.raises(error, match=match):
+        type(optimizer)(**{name: bad})
+
+
+def test_nesterov_without_momentum_set_later_is_refused_before_a_step():
+    X, y = data("cross_entropy", 16, 4, 3)
+    model = make_model()
+    before = model.get_weights()
+    optimizer = gd.optim.SGD(lr=0.1, momentum=0.9, nesterov=True)
+    optimizer.momentum = 0.0  # each attribute alone is fine; together they are not
+    for call in (lambda: model.fit(X, y, optimizer=optimizer, epochs=1, verbose=0),
+                 lambda: model.train_step(X, y, optimizer=optimizer)):
+        with pytest.raises(ValueError, match="nesterov momentum requires momentum > 0"):
+            call()
+    for w, w0 in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, w0)
+
+
 # ------------------------------------------------------------------------------ fit
 def test_full_batch_fit_is_repeated_train_step():
     X, y = data("cross_entropy", 40, 4, 3, seed=4)
