@@ -25,9 +25,39 @@ def _load_data(path):
     return X, y, None, None, path
 
 
+def _check_data(X, y):
+    """Refuse data that fit would reject deep inside, with a message that says what the file
+    should hold. (The loaders already give a 1-D y as long as X.)"""
+    if X.dtype.kind not in "biuf" or y.dtype.kind not in "biuf":
+        raise ValueError(f"--data: X and y must be numeric arrays, got dtypes {X.dtype} and {y.dtype}")
+    if X.ndim != 2:
+        raise ValueError(f"--data: X must be 2-D of shape (n_samples, n_features), got shape {X.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"--data: X is empty (shape {X.shape})")
+
+
+def _check_labels(y, loss, n_train):
+    """Class labels must be integers in [0, n_train): the output layer gets one unit per class
+    up to the largest label, so a stray label such as 10**9 would otherwise allocate gigabytes."""
+    valid = (y >= 0) & (y < n_train)
+    if y.dtype.kind == "f":
+        valid &= y == np.round(y)  # NaN fails every comparison, so it is refused too
+    if not valid.all():
+        bad = y[~valid][0].item()
+        raise ValueError(f"--data: y must hold class labels that are integers in [0, {n_train}) for "
+                         f"{loss.name} (no more classes than training samples), got {bad!r}")
+
+
 def _split(X, y, test_fraction, seed):
-    order = np.random.default_rng(seed).permutation(X.shape[0])
-    n_test = max(1, int(round(test_fraction * X.shape[0])))
+    n_samples = X.shape[0]
+    if n_samples < 2:
+        raise ValueError(f"--data has {n_samples} sample(s); at least 2 are needed "
+                         "to hold some out for testing")
+    n_test = max(1, int(round(test_fraction * n_samples)))  # at least one test row
+    if n_test >= n_samples:
+        raise ValueError(f"--test-fraction {test_fraction} leaves no rows for training "
+                         f"({n_test} of {n_samples} samples held out for testing)")
+    order = np.random.default_rng(seed).permutation(n_samples)
     test, train = order[:n_test], order[n_test:]
     return X[train], y[train], X[test], y[test]
 
@@ -37,19 +67,30 @@ def train(args):
     if args.plot:  # fail before training, not after
         from . import plot
         plot.check_matplotlib()
+    try:  # resolve aliases (log_loss, multi_margin, any case) before deciding on classification
+        loss = gd.losses.get(args.loss)
+    except ValueError:
+        names = ", ".join(gd.losses.NAMES)
+        raise ValueError(f"--loss must be one of {names}, got {args.loss!r}") from None
     X, y, X_test, y_test, description = _load_data(args.data)
+    _check_data(X, y)
     if X_test is None:
         X, y, X_test, y_test = _split(X, y, args.test_fraction, args.seed)
-    classification = args.loss in ("cross_entropy", "hinge")
+    else:
+        _check_data(X_test, y_test)
+    classification = loss.targets == "index"
+    if classification:
+        _check_labels(y, loss, X.shape[0])
+        _check_labels(y_test, loss, X.shape[0])
     n_outputs = int(max(y.max(), y_test.max())) + 1 if classification else (1 if y.ndim == 1 else y.shape[1])
     sizes = [X.shape[1]] + args.hidden + [n_outputs]
     model = gd.MLP(sizes, activation=args.activation, dtype=args.dtype, seed=args.seed)
     optimizer = gd.optim.SGD(lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
                              weight_decay=args.weight_decay)
     print(f"data: {description}; train {X.shape[0]}, test {X_test.shape[0]}")
-    print(f"model: MLP {sizes}, {args.activation}, {args.dtype}; {optimizer}; loss {args.loss}")
+    print(f"model: MLP {sizes}, {args.activation}, {args.dtype}; {optimizer}; loss {loss.name}")
     start = time.perf_counter()
-    history = model.fit(X, y, loss=args.loss, optimizer=optimizer, epochs=args.epochs,
+    history = model.fit(X, y, loss=loss, optimizer=optimizer, epochs=args.epochs,
                         batch_size=args.batch_size, seed=args.seed, n_threads=args.threads,
                         validation_data=(X_test, y_test), verbose=1)
     elapsed = time.perf_counter() - start
@@ -62,6 +103,38 @@ def train(args):
         plot.training_report(history, model, X, y, args.plot, seed=args.seed)
         print(f"plot: {args.plot}")
     return scores
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative int, got {text!r}")
+    return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text!r}")
+    return value
+
+
+def _png_path(text):
+    # Checked while parsing, so that a typo in the folder fails before training, not after.
+    folder = os.path.dirname(os.path.abspath(text))
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; expected a .png file name")
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise argparse.ArgumentTypeError(f"folder {folder!r} is not writable")
+    return text
 
 
 def _int_list(text):
@@ -90,11 +163,11 @@ def build_parser():
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--threads", type=int, default=None, help="OpenMP threads (default: all cores)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    t.add_argument("--test-fraction", type=float, default=0.2,
+    t.add_argument("--test-fraction", type=_fraction, default=0.2,
                    help="held-out share when the data has no test set (default 0.2)")
-    t.add_argument("--plot", metavar="PNG",
+    t.add_argument("--plot", metavar="PNG", type=_png_path,
                    help="write the loss curve and the loss landscape around the trained weights "
                         "to this PNG (needs matplotlib: pip install 'gdcore[plot]')")
     sub.add_parser("bench", help="benchmark an epoch against NumPy and the BLAS roofline", add_help=False)

@@ -72,6 +72,108 @@ def test_train_reports_bad_input_without_a_traceback(tmp_path):
     assert result.returncode == 2 and "sizes must be positive" in result.stderr
 
 
+def _save_npz(path, X, y):
+    np.savez(path, X=X, y=y)
+    return str(path)
+
+
+def _two_class_npz(tmp_path, n=40, name="data.npz"):
+    X = np.random.default_rng(0).normal(size=(n, 3))
+    return _save_npz(tmp_path / name, X, (X[:, 0] > 0).astype(np.int64))
+
+
+def train_error(capsys, *argv):
+    """(exit status, stderr) of ``gdcore train`` run in-process: argparse errors exit with
+    SystemExit(2), errors found in the data return 2; any other exception fails the test."""
+    try:
+        status = cli.main(["train", "--epochs", "1", "--threads", "1", *argv])
+    except SystemExit as exc:
+        status = exc.code
+    captured = capsys.readouterr()
+    return status, captured.err, captured.out
+
+
+@pytest.mark.parametrize("loss", ["log_loss", "CROSS_ENTROPY", "multi_margin", "Hinge"])
+def test_train_resolves_class_index_loss_aliases(tmp_path, capsys, loss):
+    # The model gets one output per class, not one output as for a regression loss.
+    status, err, out = train_error(capsys, "--data", _two_class_npz(tmp_path), "--loss", loss,
+                                   "--hidden", "8")
+    assert status == 0, err
+    assert "MLP [3, 8, 2]" in out and "test accuracy" in out
+
+
+def test_train_refuses_an_unknown_loss_naming_the_option(capsys):
+    status, err, _ = train_error(capsys, "--loss", "nope")
+    assert status == 2 and "--loss must be one of" in err and "log_loss" in err
+
+
+@pytest.mark.parametrize("X, y, message", [
+    (np.zeros(40), np.zeros(40, np.int64), "--data: X must be 2-D of shape (n_samples, n_features)"),
+    (np.zeros((40, 2, 2)), np.zeros(40, np.int64), "--data: X must be 2-D"),
+    (np.zeros((40, 0)), np.zeros(40, np.int64), "--data: X is empty"),
+    (np.zeros((40, 3)), np.array(["a", "b"] * 20), "--data: X and y must be numeric arrays"),
+    (np.zeros((1, 3)), np.zeros(1, np.int64), "--data has 1 sample(s); at least 2 are needed"),
+])
+def test_train_refuses_malformed_data(tmp_path, capsys, X, y, message):
+    status, err, _ = train_error(capsys, "--data", _save_npz(tmp_path / "bad.npz", X, y))
+    assert status == 2 and message in err
+
+
+@pytest.mark.parametrize("bad_label", [-1, 1000, 2.5, np.nan])
+def test_train_refuses_class_labels_outside_zero_to_n_samples(tmp_path, capsys, bad_label):
+    # Before the fix, 1000 built a 1001-unit output layer (and 10**9 asked for 30 GiB).
+    y = np.zeros(40)
+    y[:20] = 1
+    y[7] = bad_label
+    status, err, _ = train_error(capsys, "--data", _save_npz(tmp_path / "bad.npz", np.ones((40, 3)), y))
+    assert status == 2
+    assert "y must hold class labels that are integers in [0, 32) for cross_entropy" in err
+    assert f"got {float(bad_label)!r}" in err
+
+
+def _limit_memory():
+    import resource  # a regression must fail with MemoryError, not take the machine's memory
+    resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+
+
+def test_train_refuses_a_huge_class_label_without_allocating(tmp_path):
+    X = np.ones((40, 3))
+    y = np.arange(40) % 2
+    y[0] = 10**9
+    result = subprocess.run([sys.executable, "-m", "gdcore", "train", "--epochs", "1",
+                             "--data", _save_npz(tmp_path / "huge.npz", X, y)],
+                            capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent,
+                            preexec_fn=_limit_memory)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "got 1000000000" in result.stderr
+
+
+@pytest.mark.parametrize("fraction", ["1", "1.5", "nan", "-0.5", "0", "x"])
+def test_train_refuses_a_test_fraction_outside_zero_one(capsys, fraction):
+    status, err, _ = train_error(capsys, "--test-fraction", fraction)
+    assert status == 2 and f"argument --test-fraction: must be in (0, 1), got {fraction!r}" in err
+
+
+def test_train_refuses_a_split_that_leaves_no_training_rows(tmp_path, capsys):
+    status, err, _ = train_error(capsys, "--data", _two_class_npz(tmp_path), "--test-fraction", "0.99")
+    assert status == 2 and "--test-fraction 0.99 leaves no rows for training (40 of 40" in err
+
+
+@pytest.mark.parametrize("seed", ["-1", "1.5"])
+def test_train_refuses_a_negative_seed_naming_the_option(capsys, seed):
+    status, err, _ = train_error(capsys, "--seed", seed)
+    assert status == 2 and f"argument --seed: expected a non-negative int, got {seed!r}" in err
+
+
+def test_train_checks_the_plot_folder_before_training(tmp_path, capsys):
+    data = _two_class_npz(tmp_path)
+    status, err, out = train_error(capsys, "--data", data, "--plot", str(tmp_path / "missing" / "r.png"))
+    assert status == 2 and "argument --plot: folder" in err and "does not exist" in err
+    assert "Epoch" not in err and "data:" not in out  # refused before loading and training
+    status, err, _ = train_error(capsys, "--data", data, "--plot", str(tmp_path))
+    assert status == 2 and "is a folder; expected a .png file name" in err
+
+
 def test_bench_prints_a_table_against_numpy_and_the_roofline(tmp_path):
     out = tmp_path / "table.md"
     rows = cli_bench(["--shapes", "small", "--threads", "1", "--repeats", "1", "--samples", "640",
