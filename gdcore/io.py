@@ -24,12 +24,16 @@ exactly. Any malformed file raises ValueError naming the file and the problem.
 
 Saving is atomic: the archive is written to a temporary file in the target's directory, flushed
 and fsync'ed, then renamed over the target; an error at any point removes the temporary file and
-leaves a previous file at ``path`` untouched.
+leaves a previous file at ``path`` untouched. A symlink at ``path`` stays a link (its target is
+replaced), and a replaced file keeps its permission bits. Save runs load's checks before it writes
+anything, so it never writes a file that load refuses.
 """
+import errno
 import inspect
 import json
 import os
 import secrets
+import stat
 import struct
 import zipfile
 import zlib
@@ -57,7 +61,17 @@ _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed: the same model gives the same bytes
 _META_KEYS = {"format", "format_version", "gdcore_version", "model", "n_params", "rng", "loss",
               "optimizer"}
-_MAX_STEP = 2**63 - 1  # the C core counts steps in an int64
+# The C core counts steps in an int64 and raises them to powers as doubles (bias corrections):
+# 2**53 keeps both exact, and is far beyond any real training.
+_MAX_STEP = 2**53
+
+#: Names of each optimizer's state buffers (torch's names), in slot order.
+_SLOT_NAMES = {"SGD": ["momentum_buffer"], "Adam": ["exp_avg", "exp_avg_sq"],
+               "AdamW": ["exp_avg", "exp_avg_sq"],
+               "RMSprop": ["square_avg", "momentum_buffer", "grad_avg"], "Adagrad": ["sum"]}
+# The buffers that accumulate squared gradients. They are never negative, and +inf is a state
+# training continues from: a g² that overflowed makes that parameter's update 0 from then on.
+_SQUARES = {"exp_avg_sq", "square_avg", "sum"}
 
 # What zipfile, json, ast and numpy raise on damaged input; turned into ValueError naming the
 # file. MemoryError is deliberately absent: sizes are bounded by the file before any allocation.
@@ -97,17 +111,28 @@ def save(model, path, optimizer=None):
     TypeError
         If ``model`` is not a Sequential or ``optimizer`` not one of the classes above.
     ValueError
-        If the optimizer's state belongs to another model.
+        If the optimizer's state belongs to another model, or if the file would not load: NaN
+        or infinite weights (set through a layer's ``W`` or ``b``), NaN or infinite optimizer
+        state (only +inf is allowed, in the accumulators of squared gradients), or
+        hyperparameters set to values the optimizer's constructor refuses. The message names
+        the array or the hyperparameter.
     OSError
         If the file cannot be written (the previous file, if any, is then unchanged).
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a gdcore.Sequential, got {type(model).__name__}")
+    name = os.fsdecode(os.fspath(path))
     with model._lock:  # never a torn snapshot: waits for a fit running in another thread
         meta, arrays = _snapshot(model, optimizer)
-    blob = json.dumps(meta, indent=1, allow_nan=False).encode("utf-8")
+    try:
+        blob = json.dumps(meta, indent=1, allow_nan=False).encode("utf-8")
+        # load's own checks, before anything is written: save never writes a file that load
+        # refuses, and a refused save leaves the previous file in place.
+        _check_checkpoint(_parse_meta(blob), arrays[0][1], [array for _, array in arrays[1:]])
+    except (_Malformed, ValueError) as exc:
+        raise ValueError(f"cannot save {name}: {exc}") from None
     members = [(_META, np.frombuffer(blob, dtype=np.uint8))] + arrays
-    _atomic_write(os.fsdecode(os.fspath(path)), lambda file: _write_zip(file, members))
+    _atomic_write(name, lambda file: _write_zip(file, members))
 
 
 def _snapshot(model, optimizer):
@@ -134,10 +159,16 @@ def _snapshot(model, optimizer):
         for name in inspect.signature(cls).parameters:
             value = getattr(optimizer, name)
             hyper[name] = list(value) if isinstance(value, tuple) else value
+        # Values valid only one by one (nesterov, then momentum = 0) or set without the checks
+        # (an unpickled optimizer): refused here as load would, naming the hyperparameter.
+        try:
+            cls(**hyper)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"the optimizer's hyperparameters are not valid: {exc}") from None
         state_meta = None
         state = optimizer.state
+        slots = state.get("slots", [])
         if state:
-            slots = state.get("slots", [])
             fits = all(slot.shape == (model.n_params,) and slot.dtype == model.dtype
                        for slot in slots)
             # An unpickled optimizer has no owner yet; like Optimizer._state_for, it goes with
@@ -146,6 +177,10 @@ def _snapshot(model, optimizer):
                 raise ValueError("the optimizer's state belongs to another model; pass the "
                                  "optimizer that trains this model, or call optimizer.reset() "
                                  "to save it without state")
+        # A changed hyperparameter can change which buffers the optimizer keeps (SGD's momentum
+        # set to 0 or turned on): its next step starts the state afresh (Optimizer._state_for),
+        # so buffers that no longer match are saved as what they now are, no state.
+        if state and len(slots) == len(optimizer._slot_init()):
             state_meta = {"step": int(state["step"]), "n_slots": len(slots)}
             arrays += [(_SLOT.format(i), slot.astype(little, copy=True))
                        for i, slot in enumerate(slots)]
@@ -167,14 +202,24 @@ def _write_zip(file, members):
 def _atomic_write(path, write):
     """Call ``write(file)`` on a temporary file beside ``path``, fsync it, rename it to
     ``path``; on any error remove the temporary file and re-raise."""
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory,
-                             f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
+    # Through symlinks: a link to a checkpoint stays a link, and its target gets the new file.
+    path = os.path.realpath(path)
+    directory = os.path.dirname(path)
+    # A short name of our own, not derived from path's: any name open() takes can be saved.
+    temporary = os.path.join(directory, f".gdcore-{secrets.token_hex(8)}.tmp")
     # O_EXCL: never follow or reuse someone else's file; mode 0o666 lets the umask decide.
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                  0o666)
     try:
         with os.fdopen(fd, "wb") as file:
+            try:  # a file replaced keeps its permissions: a private checkpoint stays private
+                previous = os.stat(path)
+            except FileNotFoundError:
+                pass
+            else:
+                if stat.S_ISREG(previous.st_mode):
+                    os.chmod(fd if os.chmod in os.supports_fd else temporary,
+                             stat.S_IMODE(previous.st_mode))
             write(file)
             file.flush()
             os.fsync(file.fileno())
@@ -222,12 +267,21 @@ def load(path, *, with_optimizer=False):
     FileNotFoundError, PermissionError, IsADirectoryError
         If ``path`` cannot be opened.
     ValueError
-        If the file is not a gdcore checkpoint, is damaged or malformed, or was written by a
-        newer gdcore (a larger ``format_version``). The message names the file.
+        If the file is not a regular file or not a gdcore checkpoint, is damaged or malformed
+        (NaN or infinite weights, optimizer state that training cannot continue from), or was
+        written by a newer gdcore (a larger ``format_version``). The message names the file.
     """
     if not isinstance(with_optimizer, (bool, np.bool_)):
         raise TypeError(f"with_optimizer must be a bool, got {with_optimizer!r}")
     name = os.fsdecode(os.fspath(path))
+    # Before opening: reading a device (/dev/zero) never ends, and opening a FIFO waits for a
+    # writer. os.stat raises FileNotFoundError and PermissionError as open() would.
+    mode = os.stat(name).st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), name)
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{name}: not a gdcore checkpoint (not a regular file: a device, "
+                         "pipe or socket)")
     with open(name, "rb") as file:
         try:
             model, optimizer = _read(file)
@@ -274,12 +328,8 @@ def _read(file):
                               file_size) for i in range(n_slots)]
 
     params = np.frombuffer(params, dtype=dtype)
-    if not np.isfinite(params).all():
-        raise _Malformed("the parameters contain NaN or infinity")
     slots = [np.frombuffer(slot, dtype=dtype) for slot in slots]
-    for i, slot in enumerate(slots):
-        if not np.isfinite(slot).all():
-            raise _Malformed(f"optimizer state buffer {i} contains NaN or infinity")
+    optimizer = _check_checkpoint(meta, params, slots)
 
     try:
         model = Sequential.from_config(config)
@@ -294,8 +344,49 @@ def _read(file):
         raise _Malformed(f"meta['rng'] is not a PCG64 state: {exc}") from None
     if meta["loss"] is not None:
         model.loss_ = _make_loss(meta["loss"])
-    optimizer = _make_optimizer(opt_meta, model, slots) if opt_meta is not None else None
+    if optimizer is not None and opt_meta["state"] is not None:
+        optimizer.state.update(owner=model, step=opt_meta["state"]["step"],
+                               slots=[slot.astype(model.dtype) for slot in slots])
     return model, optimizer
+
+
+def _check_checkpoint(meta, params, slots):
+    """The checks of a parsed meta against its arrays that load makes, and save makes before it
+    writes anything. Returns the optimizer meta['optimizer'] describes, without its state (or
+    None)."""
+    optimizer = None
+    if meta["optimizer"] is not None:
+        optimizer = _make_optimizer(meta["optimizer"], len(slots))
+    bad = np.flatnonzero(~np.isfinite(params))
+    if bad.size:
+        raise _Malformed(f"the parameters contain NaN or infinity (first at "
+                         f"{_locate(meta['model'], int(bad[0]))})")
+    for i, slot in enumerate(slots):
+        slot_name = _SLOT_NAMES[type(optimizer).__name__][i]
+        buffer = f"optimizer state buffer {i} ({type(optimizer).__name__}'s {slot_name})"
+        if slot_name in _SQUARES:
+            if np.isnan(slot).any():
+                raise _Malformed(f"{buffer} contains NaN")
+            if (slot < 0).any():
+                raise _Malformed(f"{buffer} contains negative values; it accumulates squares")
+        elif not np.isfinite(slot).all():
+            raise _Malformed(f"{buffer} contains NaN or infinity")
+    return optimizer
+
+
+def _locate(config, index):
+    """Where the flat parameter ``index`` lives, as ``layers[i].W[row, column]`` or
+    ``layers[i].b[column]`` (the model's layers, Dropout included, as in ``model.layers``)."""
+    for i, layer in enumerate(config["layers"]):
+        if layer.get("type", "dense") != "dense":
+            continue
+        n_w = layer["n_in"] * layer["n_out"]
+        if index < n_w:
+            return f"layers[{i}].W[{index // layer['n_out']}, {index % layer['n_out']}]"
+        if index < n_w + layer["n_out"]:
+            return f"layers[{i}].b[{index - n_w}]"
+        index -= n_w + layer["n_out"]
+    raise AssertionError("index beyond the model's parameters")  # the sizes were checked
 
 
 def _read_member(archive, by_name, member, dtype, length, max_data_bytes, file_size):
@@ -469,7 +560,7 @@ def _parse_meta(blob):
             step = _check(state["step"], ["int"], "meta['optimizer']['state']['step']")
             if not 0 <= step <= _MAX_STEP:
                 raise _Malformed(f"meta['optimizer']['state']['step'] must be in "
-                                 f"[0, 2**63), got {step}")
+                                 f"[0, 2**53], got {step}")
             n_slots = _check(state["n_slots"], ["int"], "meta['optimizer']['state']['n_slots']")
             if not 0 <= n_slots <= 3:
                 raise _Malformed(f"meta['optimizer']['state']['n_slots'] must be in [0, 3], "
@@ -553,8 +644,9 @@ def _make_loss(loss_meta):
         raise _Malformed(f"meta['loss'] is not a gdcore loss: {exc}") from None
 
 
-def _make_optimizer(opt_meta, model, slots):
-    """Rebuild the optimizer through its validating constructor and bind its state to model."""
+def _make_optimizer(opt_meta, n_slots):
+    """Rebuild the optimizer, without its state, through its validating constructor, and check
+    that its hyperparameters keep the ``n_slots`` state buffers saved."""
     cls = OPTIMIZERS[opt_meta["class"]]
     hyper = opt_meta["hyperparameters"]
     allowed = set(inspect.signature(cls).parameters)
@@ -573,11 +665,7 @@ def _make_optimizer(opt_meta, model, slots):
     except (ValueError, TypeError) as exc:
         raise _Malformed(f"meta['optimizer'] does not describe a valid {cls.__name__}: "
                          f"{exc}") from None
-    if opt_meta["state"] is not None:
-        n_slots = len(optimizer._slot_init())
-        if len(slots) != n_slots:
-            raise _Malformed(f"the saved {cls.__name__} has {len(slots)} state buffers, its "
-                             f"hyperparameters need {n_slots}")
-        optimizer.state.update(owner=model, step=opt_meta["state"]["step"],
-                               slots=[slot.astype(model.dtype) for slot in slots])
+    if opt_meta["state"] is not None and len(optimizer._slot_init()) != n_slots:
+        raise _Malformed(f"the saved {cls.__name__} has {n_slots} state buffers, its "
+                         f"hyperparameters need {len(optimizer._slot_init())}")
     return optimizer

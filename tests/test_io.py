@@ -9,6 +9,7 @@ import io as stdio
 import json
 import os
 import pickle
+import stat
 import struct
 import subprocess
 import sys
@@ -266,6 +267,142 @@ def test_save_refuses_foreign_optimizers(tmp_path):
     assert not os.listdir(tmp_path)
 
 
+# ------------------------------------------------- save writes only what load accepts
+def test_adagrad_accumulator_overflowed_to_inf_saves_loads_and_resumes(tmp_path):
+    """float32 Adagrad on huge inputs: g² overflows the accumulator to +inf while the weights
+    stay finite (those updates become 0). Training goes on from that state, so must a reload."""
+    X = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32) * 1e18
+    y = np.array([0, 1] * 32)
+    model = gd.Sequential([gd.Dense(3, 2)], dtype="float32")
+    opt = gd.optim.Adagrad(lr=0.01)
+    model.fit(X, y, loss="cross_entropy", optimizer=opt, epochs=50, batch_size=1, verbose=0)
+    assert np.isposinf(opt.state["slots"][0]).any() and np.isfinite(model._params).all()
+    path = tmp_path / "a.npz"
+    model.save(path, optimizer=opt)
+    loaded, loaded_opt = gio.load(path, with_optimizer=True)
+    assert np.array_equal(loaded_opt.state["slots"][0], opt.state["slots"][0])
+    for m, o in ((model, opt), (loaded, loaded_opt)):
+        m.fit(X, y, loss="cross_entropy", optimizer=o, epochs=3, batch_size=1, shuffle=False,
+              verbose=0)
+    assert np.isfinite(loaded._params).all()
+    assert np.array_equal(loaded._params, model._params)
+
+
+# (optimizer, state buffer, whether it accumulates squares: +inf allowed, negatives not)
+STATE_BUFFERS = [("sgd_momentum", 0, False), ("adam", 0, False), ("adam", 1, True),
+                 ("adamw", 1, True), ("rmsprop", 0, True), ("rmsprop", 1, False),
+                 ("rmsprop", 2, False), ("adagrad", 0, True)]
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan, "negated"])
+@pytest.mark.parametrize("name, slot, squares", STATE_BUFFERS)
+def test_save_and_load_agree_on_optimizer_state(tmp_path, digits, name, slot, squares, value):
+    """One rule for each state buffer, applied by save and by load alike: save refuses exactly
+    the states that load refuses (with the same message), and what it writes loads and trains."""
+    X, y = digits
+    model, opt = trained(optimizer=OPTIMIZERS[name]())
+    buffer = opt.state["slots"][slot]
+    if value == "negated":  # of the last bias, which every batch moves: a value above 0
+        value = buffer[-1] = -abs(buffer[-1])  # (RMSprop's centered variance is unchanged)
+        assert value < 0
+    else:
+        buffer[-1] = value
+    path = tmp_path / "ckpt.npz"
+    gio.save(model, path)
+    before = path.read_bytes()
+    meta, arrays = gio._snapshot(model, opt)  # the file save would write, written without it
+    crafted = zip_bytes([("meta.npy", meta_bytes(meta))]
+                        + [(member + ".npy", npy(array)) for member, array in arrays])
+    if value == np.inf if squares else np.isfinite(value):
+        gio.save(model, path, optimizer=opt)
+        loaded, loaded_opt = gio.load(path, with_optimizer=True)
+        np.testing.assert_array_equal(loaded_opt.state["slots"][slot], opt.state["slots"][slot])
+        model.train_step(X[:32], y[:32], optimizer=opt)
+        loaded.train_step(X[:32], y[:32], optimizer=loaded_opt)
+        assert np.isfinite(loaded._params).all()
+        assert np.array_equal(loaded._params, model._params)
+        return
+    what = "NaN" if squares and np.isnan(value) else "negative values" if squares \
+        else "NaN or infinity"
+    load_message = str(load_error(tmp_path, crafted, f"state buffer {slot} .* contains {what}"))
+    with pytest.raises(ValueError) as info:
+        gio.save(model, path, optimizer=opt)
+    assert str(info.value) == f"cannot save {path}: " + load_message[len(f"{tmp_path}/bad.npz: "):]
+    assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["bad.npz", "ckpt.npz"]
+
+
+def test_save_and_load_agree_on_the_step_count(tmp_path):
+    model, opt = trained(optimizer=gd.optim.Adam())
+    path = tmp_path / "m.npz"
+    opt.state["step"] = 2**53  # the bound: the C core's bias corrections are exact up to it
+    gio.save(model, path, optimizer=opt)
+    assert gio.load(path, with_optimizer=True)[1].state["step"] == 2**53
+    before = path.read_bytes()
+    opt.state["step"] = 2**53 + 1
+    with pytest.raises(ValueError, match=r"cannot save .*\['step'\] must be in \[0, 2\*\*53\]"):
+        gio.save(model, path, optimizer=opt)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.npz"]
+
+
+@pytest.mark.parametrize("before, after", [(0.9, 0.0), (0.0, 0.9)])
+def test_sgd_momentum_changed_after_training_saves_a_fresh_state(tmp_path, digits, before, after):
+    """The velocity means nothing once momentum changes from or to 0 (torch ignores it, and
+    the next step starts the state afresh): saved as no state, the file loads and training
+    continues exactly as it would have without the save."""
+    X, y = digits
+    model = gd.MLP([64, 12, 10], seed=3)
+    opt = gd.optim.SGD(lr=0.05, momentum=before)
+    for i in range(0, 72, 24):
+        model.train_step(X[i:i + 24], y[i:i + 24], optimizer=opt)
+    opt.momentum = after
+    path = tmp_path / "m.npz"
+    model.save(path, optimizer=opt)
+    loaded, loaded_opt = gio.load(path, with_optimizer=True)
+    assert loaded_opt.momentum == after and loaded_opt.state == {}
+    for i in range(72, 240, 24):
+        model.train_step(X[i:i + 24], y[i:i + 24], optimizer=opt)
+        loaded.train_step(X[i:i + 24], y[i:i + 24], optimizer=loaded_opt)
+    assert np.array_equal(loaded._params, model._params)
+    assert loaded_opt.state["step"] == opt.state["step"] == 7
+
+
+def test_save_refuses_non_finite_weights_set_through_a_layer(tmp_path):
+    model = gd.Sequential([gd.Dense(4, 3, activation="relu"), gd.Dropout(0.5), gd.Dense(3, 2)],
+                          seed=1)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    before = path.read_bytes()
+    for layer, array, index, value, where in [(0, "W", (0, 0), np.nan, "layers[0].W[0, 0]"),
+                                              (2, "W", (2, 1), -np.inf, "layers[2].W[2, 1]"),
+                                              (2, "b", (1,), np.inf, "layers[2].b[1]")]:
+        getattr(model.layers[layer], array)[index] = value
+        with pytest.raises(ValueError, match="NaN or infinity") as info:
+            model.save(path)
+        assert str(path) in str(info.value) and where in str(info.value)
+        assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.npz"]
+        getattr(model.layers[layer], array)[index] = 0.0
+    model.save(path)
+    assert np.array_equal(gio.load(path)._params, model._params)
+
+
+def test_save_refuses_hyperparameters_that_load_refuses(tmp_path):
+    """Values each valid alone but not together, or set without the checks (as unpickling
+    sets them), are refused by save as load would refuse them, naming the hyperparameter."""
+    model, _ = trained()
+    opt = gd.optim.SGD(lr=0.05, momentum=0.9, nesterov=True)
+    path = tmp_path / "m.npz"
+    model.save(path, optimizer=opt)
+    before = path.read_bytes()
+    opt.momentum = 0.0
+    with pytest.raises(ValueError, match="nesterov momentum requires momentum > 0"):
+        model.save(path, optimizer=opt)
+    opt.momentum = 0.9
+    opt.__dict__["lr"] = float("nan")
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        model.save(path, optimizer=opt)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.npz"]
+
+
 # ----------------------------------------------------------------------- exact resume
 RESUME_OPTIMIZERS = {"sgd_momentum": lambda: gd.optim.SGD(lr=0.05, momentum=0.9, nesterov=True),
                      "adam": lambda: gd.optim.Adam(lr=0.005)}
@@ -486,6 +623,72 @@ def test_save_into_a_missing_directory_or_onto_a_directory(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["adir"] and not os.listdir(tmp_path / "adir")
 
 
+@pytest.mark.skipif(os.name != "posix", reason="symlinks and POSIX permission bits")
+def test_save_through_a_symlink_keeps_the_link_and_the_permissions(tmp_path):
+    model, _ = trained()
+    other = gd.MLP([64, 12, 10], activation="tanh", seed=99)
+    (tmp_path / "runs").mkdir()
+    target = tmp_path / "runs" / "model.npz"
+    model.save(target)
+    os.chmod(target, 0o600)  # a private checkpoint
+    link = tmp_path / "latest.npz"
+    os.symlink(os.path.join("runs", "model.npz"), link)
+    other.save(link)
+    assert os.readlink(link) == os.path.join("runs", "model.npz")  # still the same link
+    assert np.array_equal(gio.load(target)._params, other._params)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600  # and still private
+    assert sorted(os.listdir(tmp_path)) == ["latest.npz", "runs"]
+    assert os.listdir(tmp_path / "runs") == ["model.npz"]
+    # a dangling link: its target is created
+    os.symlink("made.npz", tmp_path / "dangling.npz")
+    model.save(tmp_path / "dangling.npz")
+    assert os.path.islink(tmp_path / "dangling.npz") and (tmp_path / "made.npz").is_file()
+    # a new file gets the mode open() would give it: 0o666 less the umask
+    umask = os.umask(0o027)
+    try:
+        model.save(tmp_path / "new.npz")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(os.stat(tmp_path / "new.npz").st_mode) == 0o640
+
+
+@pytest.mark.skipif(not hasattr(os, "pathconf"), reason="needs os.pathconf")
+def test_the_longest_file_name_open_takes_can_be_saved(tmp_path):
+    model, _ = trained()
+    name = "m" * (os.pathconf(tmp_path, "PC_NAME_MAX") - 4) + ".npz"
+    with open(tmp_path / name, "wb"):  # open() takes it
+        pass
+    model.save(tmp_path / name)
+    assert os.listdir(tmp_path) == [name]
+    assert np.array_equal(gio.load(tmp_path / name)._params, model._params)
+
+
+@pytest.mark.skipif(not (os.path.exists("/dev/zero") and hasattr(os, "mkfifo")),
+                    reason="needs /dev/zero and FIFOs")
+def test_load_refuses_devices_and_pipes_without_reading_them(tmp_path):
+    """Reading /dev/zero never ends and opening a FIFO waits for a writer: both are refused
+    before they are opened (in a child process, so a regression fails instead of hanging)."""
+    fifo = str(tmp_path / "pipe.npz")
+    os.mkfifo(fifo)
+    script = textwrap.dedent(f"""
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+        import gdcore as gd
+        for path in ("/dev/zero", {fifo!r}):
+            try:
+                gd.load(path)
+            except ValueError as exc:
+                print(exc)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.splitlines() == [
+        f"{path}: not a gdcore checkpoint (not a regular file: a device, pipe or socket)"
+        for path in ("/dev/zero", fifo)], result.stderr
+    with pytest.raises(IsADirectoryError):
+        gio.load(tmp_path)
+
+
 # -------------------------------------------------------------------- malformed files
 def npy(array):
     buffer = stdio.BytesIO()
@@ -630,6 +833,8 @@ META_CASES = {
     "step_negative": (("optimizer", "state", "step"), -1, "step"),
     "step_huge": (("optimizer", "state", "step"), 2**64, "step"),
     "step_float": (("optimizer", "state", "step"), 3.5, "step"),
+    "step_int64_max": (("optimizer", "state", "step"), 2**63 - 1, "step'\\] must be in"),
+    "step_beyond_2_53": (("optimizer", "state", "step"), 2**53 + 1, "2\\*\\*53"),
     "n_slots_more": (("optimizer", "state", "n_slots"), 3, "missing member 'optimizer_slot_2'"),
     "n_slots_fewer": (("optimizer", "state", "n_slots"), 1, "unexpected members"),
     "n_slots_huge": (("optimizer", "state", "n_slots"), 10**9, "n_slots"),
@@ -706,10 +911,11 @@ MEMBER_CASES = {
     "params_short": ("params.npy", lambda p: npy(p[:-1]), "holds 909 values, expected 910"),
     "params_long": ("params.npy", lambda p: npy(np.append(p, p[:1])), "values, expected 910"),
     "params_nan": ("params.npy", lambda p: npy(np.where(np.arange(p.size) == 7, np.nan, p)
-                                               .astype(p.dtype)), "NaN or infinity"),
+                                               .astype(p.dtype)),
+                   "NaN or infinity \\(first at layers\\[0\\]\\.W\\[0, 7\\]\\)"),
     "params_inf": ("params.npy", lambda p: npy(np.full_like(p, np.inf)), "NaN or infinity"),
     "slot_nan": ("optimizer_slot_0.npy", lambda p: npy(np.full_like(p, np.nan)),
-                 "state buffer 0 contains NaN"),
+                 "state buffer 0 \\(Adam's exp_avg\\) contains NaN"),
     "slot_float64": ("optimizer_slot_1.npy", lambda p: npy(p.astype("<f8")), "dtype '<f8'"),
     "params_object": ("params.npy", lambda p: npy(np.array([1.0, None], dtype=object)),
                       "dtype '\\|O'"),
