@@ -51,10 +51,12 @@ class Optimizer:
     _version = 0
     #: The check of each hyperparameter, run on every assignment: the constructor's and any later
     #: one (``opt.lr = -1`` is refused as ``SGD(lr=-1)`` is, and the old value kept).
-    _checks = {"lr": lambda value: _check_number(value, "lr", positive=True)}
+    #: A learning rate set later may be 0, as a schedule's can (a manual one too); a constructor's
+    #: must be > 0.
+    _checks = {"lr": lambda value: _check_number(value, "lr")}
 
     def __init__(self, lr):
-        self.lr = lr
+        self.lr = _check_number(lr, "lr", positive=True)
         self.state = {}
 
     def __setattr__(self, name, value):

@@ -223,7 +223,7 @@ def test_momentum_turned_on_midway_matches_torch():
 
 
 @pytest.mark.parametrize("make, name, bad, error, match", [
-    (lambda: gd.optim.SGD(lr=0.1), "lr", -1.0, ValueError, r"^lr must be > 0"),
+    (lambda: gd.optim.SGD(lr=0.1), "lr", -1.0, ValueError, r"^lr must be (> 0|>= 0)"),
     (lambda: gd.optim.SGD(lr=0.1), "momentum", 1.0, ValueError, r"^momentum must be >= 0 and < 1"),
     (lambda: gd.optim.SGD(lr=0.1), "nesterov", "yes", TypeError, r"^nesterov must be a bool"),
     (lambda: gd.optim.Adam(), "betas", 0.9, ValueError, r"^betas must be a pair"),
