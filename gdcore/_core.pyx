@@ -6,7 +6,8 @@ functions here take C-contiguous arrays of matching dtype, pass their pointers t
 the GIL for the whole call. They return the C status code; gdcore._errors turns it into an
 exception. GEMM comes from SciPy's BLAS (scipy.linalg.cython_blas), handed to C as a pointer.
 """
-from libc.signal cimport signal as c_signal, sighandler_t, SIGINT
+from libc.signal cimport SIGINT
+from posix.signal cimport sigaction, sigaction_t, sigemptyset
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport sgemm, dgemm
@@ -123,6 +124,16 @@ ERR_TARGET = GD_ERR_TARGET
 # C handler raises a flag that the epoch loop reads between batches; the caller restores Python's
 # handler and raises KeyboardInterrupt at a batch boundary.
 cdef volatile int _stop_requested = 0
+
+
+cdef int _store_step(dict state, int64_t step) except -1:
+    """Set the optimizer state's step count here, before returning: a SIGINT that Python's own
+    handler caught while this call held the GIL raises KeyboardInterrupt as soon as the call
+    returns, and a result the caller had yet to unpack would leave the step count behind the
+    weights that already moved (Adam's bias corrections, saved checkpoints)."""
+    if state is not None:
+        state["step"] = step
+    return 0
 
 
 cdef void _on_sigint(int signum) noexcept nogil:
@@ -416,7 +427,8 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
           const real[:, ::1] y_real, const int64_t[::1] y_index, const real[::1] weights,
           const int64_t[::1] perm,
           int64_t batch_size, int64_t first_batch, int64_t end_batch, real[::1] work not None,
-          bint interruptible=False, uint64_t dropout_seed=0, real[::1] shard_work=None):
+          bint interruptible=False, uint64_t dropout_seed=0, real[::1] shard_work=None,
+          dict state=None):
     """Run batches [first_batch, end_batch) of an epoch over perm with the GIL released.
 
     loss = (kind, delta, l1, l2); opt = gdcore.optim's spec tuple, or None for no update (then
@@ -428,7 +440,8 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
     loss_sum = Σ batch_loss·batch_rows, correct = rows classified right; on GD_INTERRUPTED
     bad_batch is the first batch not run. shard_work: benchmark only (benches/bench_reduction.py),
     n_threads × network.shard_work_len elements: weight gradients summed from per-thread partials
-    in the order the threads finish (see gd_ctx), so the bits depend on timing.
+    in the order the threads finish (see gd_ctx), so the bits depend on timing. state: the
+    optimizer's state dict, whose "step" this call sets before it returns (see _store_step).
     """
     global _stop_requested
     cdef gd_ctx ctx = _context(n_threads)
@@ -445,7 +458,7 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
     cdef const int64_t *perm_ptr = NULL
     cdef const double *lrs_ptr = NULL
     cdef real[::1] slot
-    cdef sighandler_t previous_handler
+    cdef sigaction_t on_sigint, previous_action
     cdef volatile int *stop_ptr = NULL  # only an interruptible call stops on a SIGINT
     cdef int i
 
@@ -492,7 +505,13 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
             state64.slots[i] = &slot[0] if slot is not None else NULL
 
     if interruptible:
-        previous_handler = c_signal(SIGINT, _on_sigint)
+        # sigaction, not signal(): signal() installs with SA_RESTART, and putting Python's
+        # handler back that way left blocking reads (stdin, pipes, sockets) deaf to Ctrl-C
+        # after any fit; the saved action comes back with its own flags and mask
+        on_sigint.sa_handler = _on_sigint
+        sigemptyset(&on_sigint.sa_mask)
+        on_sigint.sa_flags = 0
+        sigaction(SIGINT, &on_sigint, &previous_action)
         stop_ptr = &_stop_requested
     _blas_hold()
     with nogil:
@@ -519,7 +538,7 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
                                               &loss_sum, &correct, &bad_batch)
     _blas_release()
     if interruptible:
-        c_signal(SIGINT, previous_handler)
+        sigaction(SIGINT, &previous_action, NULL)
         # A SIGINT after the last batch's check is reported here, at the boundary where the
         # call ended. One that came with a refused batch stays pending for the next call (fit
         # may skip that batch and go on); the flag is cleared only once reported, and by
@@ -529,8 +548,9 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
             bad_batch = end_batch
         if status == GD_INTERRUPTED:
             _stop_requested = 0
-    return (status, loss_sum, correct, (state32.step if real is float else state64.step),
-            bad_batch)
+    step = state32.step if real is float else state64.step
+    _store_step(state, step)
+    return status, loss_sum, correct, step, bad_batch
 
 
 # ---------------------------------------------------------------------------------------------
@@ -543,12 +563,12 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
 cdef class Stepper:
     """One training step on a whole batch, with the network, loss, optimizer and buffers bound.
 
-    ``step(X, y, step, dropout_seed)`` takes X and y only in the layout the core reads: C-contiguous
+    ``step(X, y, state, dropout_seed)`` takes X and y only in the layout the core reads: C-contiguous
     arrays of the model's dtype (X of shape (B, n_inputs); y int64 class indices of shape (B,) for
     an index loss, else of shape (B, n_outputs)). For anything else it returns None having changed
-    nothing, and the caller takes the general path, which converts or explains. Otherwise it returns
-    (status, mean batch loss, the optimizer's step count after the call); on ERR_OVERFLOW the
-    parameters and optimizer state are already restored. The arrays passed in must stay the
+    nothing, and the caller takes the general path, which converts or explains. Otherwise it sets
+    the optimizer state's ``state["step"]`` (see _store_step) and returns (status, mean batch
+    loss); on ERR_OVERFLOW the parameters and optimizer state are already restored. The arrays passed in must stay the
     model's and the optimizer's own buffers (the caller checks the optimizer's state is unchanged).
     """
     cdef Network network
@@ -630,7 +650,7 @@ cdef class Stepper:
                 else:
                     memcpy(self.backup + k * size, self.slots[i], size)
 
-    def step(self, X, y, int64_t step, uint64_t dropout_seed):
+    def step(self, X, y, dict state, uint64_t dropout_seed):
         cdef const float[:, ::1] X32, y32
         cdef const double[:, ::1] X64, y64
         cdef const int64_t[::1] labels
@@ -641,6 +661,7 @@ cdef class Stepper:
         cdef gd_status status
         cdef double batch_loss = 0, correct = 0
         cdef int64_t B, width, target_rows, target_width = self.n_out, i
+        cdef int64_t step = state["step"]
         try:
             if self.double_precision:
                 X64 = X
@@ -702,7 +723,8 @@ cdef class Stepper:
             if status == GD_ERR_OVERFLOW:
                 self._copy_state(True)
         _blas_release()
-        return status, batch_loss, step
+        _store_step(state, step)
+        return status, batch_loss
 
 
 # ---------------------------------------------------------------------------------------------

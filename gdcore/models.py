@@ -1,6 +1,7 @@
 """Models: a stack of Dense layers over one flat parameter buffer, trained by the C core."""
 import copy
 import math
+import signal
 import sys
 import threading
 import time
@@ -294,9 +295,12 @@ class Sequential:
 
     def __getstate__(self):
         """Pickle: structure, parameters and the loss of the last fit; not the scratch buffers,
-        the lock or the C network (rebuilt on load)."""
-        return {"config": self.get_config(), "params": self._params.copy(),
-                "loss": self.loss_, "history": self.history_, "rng": self._rng.bit_generator.state}
+        the lock or the C network (rebuilt on load). Waits for a fit running in another thread,
+        as get_weights does: never a copy taken in the middle of an update."""
+        with self._lock:
+            return {"config": self.get_config(), "params": self._params.copy(),
+                    "loss": self.loss_, "history": self.history_,
+                    "rng": self._rng.bit_generator.state}
 
     def __setstate__(self, state):
         model = Sequential.from_config(state["config"])
@@ -316,8 +320,10 @@ class Sequential:
         io.save(self, path, optimizer=optimizer)
 
     def get_weights(self):
-        """Return copies of the parameters: ``[W_0, b_0, W_1, b_1, ...]``."""
-        return [array.copy() for layer in self._dense for array in (layer.W, layer.b)]
+        """Return copies of the parameters: ``[W_0, b_0, W_1, b_1, ...]``. Waits for a fit or
+        step running in another thread (it updates the weights in place)."""
+        with self._lock:
+            return [array.copy() for layer in self._dense for array in (layer.W, layer.b)]
 
     def set_weights(self, weights):
         """Copy ``[W_0, b_0, W_1, b_1, ...]`` into the model. Everything is checked before anything
@@ -389,10 +395,10 @@ class Sequential:
         step = min([progress.batches_per_update()] + [cb.batch_frequency for cb in batch_callbacks])
         while first < n_batches:
             end = min(n_batches, first + step)
-            status, part, part_correct, state["step"], bad_batch = _core.train(
+            status, part, part_correct, _, bad_batch = _core.train(
                 self._network, n_threads, loss_spec, opt_spec, lrs, self._params, self._grads,
                 slots, state["step"], X, y_real, y_index, weights, perm, batch_size, first, end,
-                work, interruptible, _dropout_key(seed, epoch))
+                work, interruptible, _dropout_key(seed, epoch), state=state)
             loss_sum += part
             correct += part_correct
             if status == _core.INTERRUPTED:
@@ -667,9 +673,9 @@ class Sequential:
                     and state.get("owner") is self:
                 seed = int(self._rng.integers(2**63)) if self._has_dropout else 0
                 with self._lock:
-                    result = stepper.step(X, y, state["step"], seed)
+                    result = stepper.step(X, y, state, seed)
                     if result is not None:
-                        status, batch_loss, state["step"] = result
+                        status, batch_loss = result
                         if status == _core.OK:
                             return batch_loss
                         if status == _core.ERR_OVERFLOW:
@@ -700,10 +706,10 @@ class Sequential:
             work = self._workspace("train", self._network.train_workspace_len(
                 X.shape[0], self.dtype == np.float64))
             snapshot = self._snapshot(state)
-            status, loss_sum, _, state["step"], _ = _core.train(
+            status, loss_sum, _, _, _ = _core.train(
                 self._network, threads, loss.spec(l1, l2), opt.spec(), None, self._params,
                 self._grads, opt.slots(self), state["step"], X, y_real, y_index, weights, None,
-                X.shape[0], 0, 1, work, False, seed)
+                X.shape[0], 0, 1, work, False, seed, state=state)
             if status == _core.ERR_OVERFLOW:
                 self._restore(snapshot, state)
                 raise DivergenceError(_STEP_OVERFLOW.format(self.dtype.name), epoch=None, batch=0)
@@ -870,7 +876,11 @@ class Sequential:
         weights = self._sample_weights(sample_weight, class_weight, y_index, loss, n_samples)
         if seed is None:  # drawn only now: a refused fit leaves the model's generator alone
             seed = int(self._rng.integers(2**63))
-        interruptible = threading.current_thread() is threading.main_thread()
+        # The core catches SIGINT only where Python would raise KeyboardInterrupt for it: a
+        # process that ignores it (SIG_IGN, as multiprocessing pool workers often do) or handles
+        # it itself keeps that, the handler running after the epoch's C call
+        interruptible = (threading.current_thread() is threading.main_thread()
+                         and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
         if interruptible:
             _core.clear_stop_request()
         self.history_ = history

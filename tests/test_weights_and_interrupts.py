@@ -1,8 +1,11 @@
 """Sample and class weights; Ctrl-C during fit."""
+import copy
+import pickle
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -293,3 +296,106 @@ def test_divergence_stop_and_ignore():
     assert all(np.isfinite(w).all() for w in model.get_weights())
     with pytest.raises(ValueError, match="on_divergence"):
         model.fit(X, y, loss="mse", on_divergence="warn", verbose=0)
+
+
+def run_script(tmp_path, text, timeout=120):
+    """Run a script in a fresh Python; returns its stdout (asserting it exited with 0)."""
+    script = tmp_path / "signals.py"
+    script.write_text(textwrap.dedent(text))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=timeout, cwd=Path(__file__).parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("handler", ["ignore", "custom"])
+def test_fit_leaves_a_sigint_handler_other_than_pythons_alone(tmp_path, handler):
+    """A process that ignores SIGINT (multiprocessing pool workers) or handles it itself keeps
+    that during fit: the core catches SIGINT only in place of Python's default handler."""
+    out = run_script(tmp_path, f"""
+        import os, signal, threading, time
+        import numpy as np
+        import gdcore as gd
+        calls = []
+        signal.signal(signal.SIGINT, signal.SIG_IGN if {handler!r} == "ignore"
+                      else lambda signum, frame: calls.append(signum))
+        rng = np.random.default_rng(0)
+        X, y = rng.random((2000, 32), dtype=np.float32), rng.integers(0, 10, 2000)
+        threading.Thread(target=lambda: (time.sleep(0.3), os.kill(os.getpid(), signal.SIGINT)),
+                         daemon=True).start()
+        start = time.perf_counter()
+        while time.perf_counter() - start < 1.5:  # fits that span the signal
+            gd.MLP([32, 64, 10], seed=0).fit(X, y, epochs=2, batch_size=16, verbose=0)
+        print("completed", calls)
+    """)
+    assert out.split()[0] == "completed"
+    assert ("[]" in out) if handler == "ignore" else ("[2]" in out)
+
+
+def test_blocking_reads_still_take_ctrl_c_after_a_fit(tmp_path):
+    """Python's handler goes back with its own sigaction flags: put back with signal(), it had
+    SA_RESTART, and a read blocked on a pipe was restarted by the kernel instead of raising
+    KeyboardInterrupt until data came."""
+    out = run_script(tmp_path, """
+        import os, signal, threading, time
+        import numpy as np
+        import gdcore as gd
+        gd.MLP([3, 4, 2]).fit(np.zeros((10, 3)), np.zeros(10, int), epochs=1, verbose=0)
+        r, w = os.pipe()
+        def kick():
+            time.sleep(0.3)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+            os.write(w, b"x")
+        threading.Thread(target=kick, daemon=True).start()
+        start = time.perf_counter()
+        try:
+            os.read(r, 1)
+            print("read", time.perf_counter() - start)
+        except KeyboardInterrupt:
+            print("interrupted", time.perf_counter() - start)
+    """)
+    words = out.split()
+    assert words[0] == "interrupted" and float(words[1]) < 3, out
+
+
+def test_a_sigint_caught_by_python_during_a_step_keeps_the_step_count_with_the_weights(tmp_path):
+    """A SIGINT that Python's own handler takes while a core call runs (train_step catches none
+    itself) raises KeyboardInterrupt as the call returns: the optimizer's step count must
+    already match the weights that moved (the core call stores it), on both train_step paths."""
+    out = run_script(tmp_path, """
+        import os, signal, threading, time
+        import numpy as np
+        import gdcore as gd
+        rng = np.random.default_rng(0)
+        X, y = rng.random((4000, 256), dtype=np.float32), rng.integers(0, 10, 4000)
+        model = gd.MLP([256, 512, 512, 10], seed=0)
+        optimizer = gd.optim.Adam(lr=1e-3)
+        results = []
+        for attempt in range(6):  # the first calls take the general path, later ones the fast
+            before = model.get_weights()
+            step = optimizer.state.get("step", 0)
+            threading.Thread(target=lambda: (time.sleep(0.03), os.kill(os.getpid(), signal.SIGINT)),
+                             daemon=True).start()
+            try:
+                model.train_step(X, y, optimizer=optimizer)
+                time.sleep(0.5)  # a signal after the call lands here
+            except KeyboardInterrupt:
+                pass
+            moved = not all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+            results.append((moved, optimizer.state["step"] - step))
+        print("ok" if all(int(moved) == steps for moved, steps in results) else "bad", results)
+    """)
+    assert out.startswith("ok"), out
+
+
+@pytest.mark.parametrize("copy_of", [lambda m: m.get_weights(), pickle.dumps, copy.deepcopy])
+def test_copies_of_the_weights_wait_for_a_fit_in_another_thread(copy_of):
+    """fit updates the weights in place under the model's lock; get_weights, pickle and deepcopy
+    took their copies without it and could see a half-applied update."""
+    model = gd.MLP([3, 4, 2], seed=0)
+    done = threading.Event()
+    with model._lock:  # what a fit in another thread holds
+        threading.Thread(target=lambda: (copy_of(model), done.set()), daemon=True).start()
+        assert not done.wait(0.2)
+    assert done.wait(10)
