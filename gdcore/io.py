@@ -28,6 +28,7 @@ leaves a previous file at ``path`` untouched. A symlink at ``path`` stays a link
 replaced), and a replaced file keeps its permission bits. Save runs load's checks before it writes
 anything, so it never writes a file that load refuses.
 """
+import contextlib
 import errno
 import inspect
 import json
@@ -122,7 +123,9 @@ def save(model, path, optimizer=None):
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a gdcore.Sequential, got {type(model).__name__}")
     name = os.fsdecode(os.fspath(path))
-    with model._lock:  # never a torn snapshot: waits for a fit running in another thread
+    # never a torn snapshot: waits for a fit running in another thread (the optimizer's lock
+    # first, in the order fit takes them; see Optimizer._lock)
+    with getattr(optimizer, "_lock", contextlib.nullcontext()), model._lock:
         meta, arrays = _snapshot(model, optimizer)
     try:
         blob = json.dumps(meta, indent=1, allow_nan=False).encode("utf-8")

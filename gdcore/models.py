@@ -669,10 +669,10 @@ class Sequential:
         if fast is not None and sample_weight is None \
                 and _same_arguments(fast[0], (loss, optimizer, l1, l2, n_threads)):
             _, opt, state, slots, version, stepper = fast
-            if opt._version == version and state.get("slots") is slots \
-                    and state.get("owner") is self:
-                seed = int(self._rng.integers(2**63)) if self._has_dropout else 0
-                with self._lock:
+            with opt._lock, self._lock:  # see Optimizer._lock
+                if opt._version == version and state.get("slots") is slots \
+                        and state.get("owner") is self:
+                    seed = int(self._rng.integers(2**63)) if self._has_dropout else 0
                     result = stepper.step(X, y, state, seed)
                     if result is not None:
                         status, batch_loss = result
@@ -681,9 +681,9 @@ class Sequential:
                         if status == _core.ERR_OVERFLOW:
                             raise DivergenceError(_STEP_OVERFLOW.format(self.dtype.name),
                                                   epoch=None, batch=0)
-                # a layout the fast path does not read, or a refused batch (nothing changed):
-                # the general path converts, or explains the refusal
-                return self._train_step(X, y, loss, optimizer, l1, l2, None, n_threads, seed)
+                    # a layout the fast path does not read, or a refused batch (nothing
+                    # changed): the general path converts, or explains the refusal
+                    return self._train_step(X, y, loss, optimizer, l1, l2, None, n_threads, seed)
         seed = int(self._rng.integers(2**63)) if self._has_dropout else 0
         return self._train_step(X, y, loss, optimizer, l1, l2, sample_weight, n_threads, seed)
 
@@ -701,7 +701,7 @@ class Sequential:
         y_real, y_index = self._targets(y, loss, X.shape[0])
         weights = self._sample_weights(sample_weight, None, y_index, loss, X.shape[0])
         threads = resolve_n_threads(n_threads)
-        with self._lock, blas_single_thread():
+        with opt._lock, self._lock, blas_single_thread():  # see Optimizer._lock
             state = opt._state_for(self)
             work = self._workspace("train", self._network.train_workspace_len(
                 X.shape[0], self.dtype == np.float64))
@@ -888,7 +888,7 @@ class Sequential:
         self.stop_training = False
         self._fit_optimizer = opt  # for ModelCheckpoint
 
-        with self._lock, blas_single_thread():
+        with opt._lock, self._lock, blas_single_thread():  # see Optimizer._lock
             state = opt._state_for(self)
             slots = opt.slots(self)
             work = self._workspace("train", self._network.train_workspace_len(

@@ -2,6 +2,8 @@
 runs in the C core (csrc/gd_optim.c) over the model's flat parameter buffer, in place, with
 torch.optim's semantics and order of operations."""
 
+import threading
+
 import numpy as np
 
 from ._validation import finite_float
@@ -58,6 +60,10 @@ class Optimizer:
     def __init__(self, lr):
         self.lr = _check_number(lr, "lr", positive=True)
         self.state = {}
+        # Held by a fit or train_step for its whole run, taken before the model's lock (one order
+        # for every caller: no deadlock): two models training with one optimizer in two threads
+        # take turns instead of stepping with each other's state.
+        self._lock = threading.RLock()
 
     def __setattr__(self, name, value):
         check = self._checks.get(name)
@@ -110,10 +116,15 @@ class Optimizer:
         """Forget the state (buffers and step count)."""
         self.state.clear()
 
-    def __getstate__(self):  # the owning model is not part of an optimizer's pickle
+    def __getstate__(self):  # neither the owning model nor the lock is part of the pickle
         state = dict(self.__dict__)
         state["state"] = {k: v for k, v in self.state.items() if k != "owner"}
+        del state["_lock"]
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__dict__["_lock"] = threading.RLock()
 
     def __repr__(self):
         fields = ", ".join(f"{k}={v}" for k, v in self._fields().items())

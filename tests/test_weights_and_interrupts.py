@@ -224,7 +224,6 @@ def test_a_stop_request_between_calls_stops_the_next_call():
 
 
 def test_a_stale_stop_request_is_cleared_when_fit_starts_and_ignored_off_the_main_thread():
-    import threading
     from gdcore import _core
     model = gd.MLP([4, 8, 3], seed=0)
     X, y = np.random.default_rng(0).random((64, 4)), np.arange(64) % 3
@@ -241,7 +240,6 @@ def test_a_stale_stop_request_is_cleared_when_fit_starts_and_ignored_off_the_mai
 
 
 def test_fit_outside_the_main_thread_leaves_sigint_alone():
-    import threading
     model = gd.MLP([3, 4, 2], seed=0)
     X, y = np.zeros((10, 3)), np.zeros(10, dtype=int)
     before = signal.getsignal(signal.SIGINT)
@@ -399,3 +397,36 @@ def test_copies_of_the_weights_wait_for_a_fit_in_another_thread(copy_of):
         threading.Thread(target=lambda: (copy_of(model), done.set()), daemon=True).start()
         assert not done.wait(0.2)
     assert done.wait(10)
+
+
+def test_two_models_sharing_an_optimizer_in_two_threads_take_turns():
+    """One optimizer's state belongs to one model at a time: fits of two models with it in two
+    threads run one after the other, each as it would alone (the second reset the state under
+    the first, which went on with the other's step count)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(4000, 8)), rng.integers(0, 3, 4000)
+    first_epoch_done = threading.Event()
+    signal_first_epoch = gd.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: first_epoch_done.set())
+
+    def train(model, optimizer, epochs, callbacks=()):
+        model.fit(X, y, optimizer=optimizer, epochs=epochs, batch_size=4, verbose=0, seed=0,
+                  callbacks=list(callbacks))
+
+    alone = [gd.MLP([8, 16, 3], seed=1), gd.MLP([8, 32, 3], seed=2)]
+    for model, epochs in zip(alone, (6, 2)):
+        train(model, gd.optim.Adam(lr=1e-3), epochs)
+    shared = gd.optim.Adam(lr=1e-3)
+    together = [gd.MLP([8, 16, 3], seed=1), gd.MLP([8, 32, 3], seed=2)]
+    worker = threading.Thread(target=train, args=(together[0], shared, 6, [signal_first_epoch]))
+    worker.start()
+    assert first_epoch_done.wait(60)  # the first fit is under way
+    train(together[1], shared, 2)
+    worker.join()
+    for model, reference in zip(together, alone):
+        for w, w0 in zip(model.get_weights(), reference.get_weights()):
+            np.testing.assert_array_equal(w, w0)
+    assert shared.state["step"] == 2 * 1000 and shared.state["owner"] is together[1]
+    copied = pickle.loads(pickle.dumps(shared))  # the lock is rebuilt, not pickled
+    with copied._lock:
+        assert copied.state["step"] == shared.state["step"]
