@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _core, losses, optim, schedules
 from . import callbacks as callbacks_module
-from ._threads import blas_single_thread, resolve_n_threads
+from ._threads import blas_single_thread, resolve_n_threads, usable_cores
 from ._validation import (check_non_negative_number, check_positive_int, check_X, check_y,
                           finite_float)
 from .layers import NEGATIVE_SLOPE, ACTIVATIONS, Dense, Dropout, check_activation
@@ -363,7 +363,15 @@ class Sequential:
         attr = "_train_work" if kind == "train" else "_forward_work"
         work = getattr(self, attr)
         if work.size < length:
-            work = np.empty(length, dtype=self.dtype)
+            try:
+                work = np.empty(length, dtype=self.dtype)
+            except MemoryError:
+                need = length * self.dtype.itemsize / 2**30
+                cause = ("for batches of this many rows: use a smaller batch_size (or fewer rows "
+                         "per train_step or loss_and_grad call)" if kind == "train"
+                         else "for this many threads: use a smaller n_threads")
+                raise MemoryError(f"gdcore needs a workspace of {length:,} {self.dtype.name} "
+                                  f"values ({need:.3g} GiB) {cause}") from None
             setattr(self, attr, work)
         return work
 
@@ -495,6 +503,11 @@ class Sequential:
         """Network output for a validated X; the C core checks X for inf/NaN as it reads it."""
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         n_threads = min(n_threads, -(-X.shape[0] // _PREDICT_CHUNK_ROWS))  # the team C will use
+        if n_threads > 1:
+            # Chunks of rows are independent (the same bits for any team), and each thread needs
+            # a workspace of its own: more threads than cores only cost memory (n_threads=4096
+            # asked 1.6 GB for a 2000-wide layer) and OS threads.
+            n_threads = min(n_threads, usable_cores())
         work = self._forward_work
         if n_threads > 1 or work.size == 0:  # one thread's workspace, once sized, always fits
             work = self._workspace("forward", self._network.forward_workspace_len(

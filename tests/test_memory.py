@@ -6,6 +6,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import gdcore as gd
 
@@ -59,3 +60,20 @@ def test_an_epoch_allocates_nothing_per_batch():
     many, few = traced_peak(16), traced_peak(256)
     assert abs(many - few) < 16 * 1024
     assert many < X.nbytes // 4  # far below a copy of the data
+
+
+def test_predict_with_more_threads_than_cores_sizes_its_workspace_by_the_cores():
+    from gdcore._threads import usable_cores
+    model = gd.MLP([4, 2000, 2], seed=0)
+    X = np.random.default_rng(0).normal(size=(20_000, 4))
+    expected = model.predict(X, n_threads=1)
+    np.testing.assert_array_equal(model.predict(X, n_threads=4096), expected)
+    assert model._forward_work.size <= usable_cores() * 2 * 128 * 2000  # not 4096 threads' worth
+
+
+def test_a_workspace_beyond_memory_is_a_memory_error_naming_the_cause():
+    model = gd.MLP([4, 10**6, 2], seed=0)  # 3 TiB of activations for 300,000 rows
+    with pytest.raises(MemoryError, match=r"workspace of .* GiB\) for batches of this many rows: "
+                                          r"use a smaller batch_size"):
+        model.loss_and_grad(np.zeros((300_000, 4)), np.zeros(300_000, dtype=int),
+                            loss="cross_entropy")
