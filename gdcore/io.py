@@ -210,23 +210,27 @@ def _atomic_write(path, write):
     directory = os.path.dirname(path)
     # A short name of our own, not derived from path's: any name open() takes can be saved.
     temporary = os.path.join(directory, f".gdcore-{secrets.token_hex(8)}.tmp")
-    # O_EXCL: never follow or reuse someone else's file; mode 0o666 lets the umask decide.
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                 0o666)
     try:
-        with os.fdopen(fd, "wb") as file:
+        # "x": O_CREAT | O_EXCL, never following or reusing someone else's file; the mode is
+        # 0o666 less the umask. Opened inside the try, and owned by a file object from the
+        # start: a Ctrl-C as the open returns (where Python raises a SIGINT that came during
+        # it) left the temporary file and its descriptor behind.
+        with open(temporary, "xb") as file:
             try:  # a file replaced keeps its permissions: a private checkpoint stays private
                 previous = os.stat(path)
             except FileNotFoundError:
                 pass
             else:
                 if stat.S_ISREG(previous.st_mode):
+                    fd = file.fileno()
                     os.chmod(fd if os.chmod in os.supports_fd else temporary,
                              stat.S_IMODE(previous.st_mode))
             write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
+    except FileExistsError:  # from the open only: that file is not ours to remove
+        raise
     except BaseException:
         try:
             os.unlink(temporary)

@@ -1076,3 +1076,26 @@ def test_pickled_payloads_never_run(tmp_path, good, monkeypatch):
     with np.load(tmp_path / "bad.npz", allow_pickle=True) as archive:
         archive["params"]
     assert marker.exists()
+
+
+def test_an_interrupt_as_the_temporary_file_opens_leaves_nothing_behind(tmp_path, monkeypatch):
+    """Python raises a SIGINT that came during a call as the call returns: the temporary file
+    just created, and its descriptor, must not be left behind."""
+    model = gd.MLP([3, 4, 2], seed=0)
+    model.save(tmp_path / "m.npz")
+    before = sorted(tmp_path.iterdir())
+    fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+
+    def open_then_interrupt(*args, **kwargs):
+        open(*args, **kwargs)  # created; the file object is dropped as the interrupt unwinds
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gio, "open", open_then_interrupt, raising=False)
+    with pytest.raises(KeyboardInterrupt):
+        model.save(tmp_path / "m.npz")
+    monkeypatch.undo()
+    assert sorted(tmp_path.iterdir()) == before
+    if fds is not None:
+        assert len(os.listdir("/proc/self/fd")) == fds
+    for w, w0 in zip(gd.load(tmp_path / "m.npz").get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(w, w0)
