@@ -16,6 +16,7 @@ import sys
 import textwrap
 import tracemalloc
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -672,16 +673,23 @@ def test_load_refuses_devices_and_pipes_without_reading_them(tmp_path):
     os.mkfifo(fifo)
     script = textwrap.dedent(f"""
         import resource
-        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
         import gdcore as gd
+        # a regression reading /dev/zero fails on memory, not the machine: 1 GiB more address
+        # space than the imports took (OpenBLAS and OpenMP reserve much of it, more in some
+        # environments than others, so no fixed limit)
+        with open("/proc/self/statm") as statm:
+            used = int(statm.read().split()[0]) * resource.getpagesize()
+        resource.setrlimit(resource.RLIMIT_AS, (used + (1 << 30), used + (1 << 30)))
         for path in ("/dev/zero", {fifo!r}):
             try:
                 gd.load(path)
             except ValueError as exc:
                 print(exc)
     """)
+    # run from tests/: from the repository root, -c would import the source tree's gdcore,
+    # which has no compiled core (CI runs pytest there)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=60)
+                            timeout=60, cwd=Path(__file__).parent)
     assert result.stdout.splitlines() == [
         f"{path}: not a gdcore checkpoint (not a regular file: a device, pipe or socket)"
         for path in ("/dev/zero", fifo)], result.stderr
