@@ -32,6 +32,12 @@ def _check_size(value, name):
     return int(value)
 
 
+def _check_init(init):
+    if not isinstance(init, str) or init not in INITIALIZERS:
+        raise ValueError(f"init must be one of {list(INITIALIZERS)}, got {init!r}")
+    return init
+
+
 class Dense:
     """Fully connected layer ``y = act(x @ W + b)``.
 
@@ -57,19 +63,53 @@ class Dense:
     ----------
     W : ndarray of shape (n_in, n_out)
         Weights, a view into the model's parameter buffer (None until the layer is in a model).
+        Assigning ``layer.W = array`` copies into that view, as ``layer.W[...] = array`` does.
     b : ndarray of shape (n_out,)
         Biases, a view into the same buffer.
+
+    Once the layer is in a model, its sizes, activation, init and penalties are fixed (the
+    model built its network from them): assigning one raises AttributeError.
     """
 
+    #: The check of each setting, run on every assignment (the constructor's and later ones).
+    _CHECKS = {"n_in": lambda value: _check_size(value, "n_in"),
+               "n_out": lambda value: _check_size(value, "n_out"),
+               "activation": check_activation,
+               "init": lambda value: _check_init(value),
+               "l1": lambda value: check_non_negative_number(value, "l1"),
+               "l2": lambda value: check_non_negative_number(value, "l2")}
+
+    def __setattr__(self, name, value):
+        in_model = self.__dict__.get("W") is not None and self.__dict__.get("b") is not None
+        if in_model and name in ("W", "b"):
+            # W and b are views of the model's parameters; rebinding them to another array
+            # would leave the model training weights that get_weights no longer shows
+            view = self.__dict__[name]
+            array = np.asarray(value)
+            if array.shape != view.shape or array.dtype.kind not in "biuf":
+                raise ValueError(f"{name} must be a numeric array of shape {view.shape}, got "
+                                 f"{array.dtype} of shape {array.shape}")
+            with np.errstate(over="ignore"):
+                array = array.astype(view.dtype)
+            if not np.isfinite(array).all():
+                raise ValueError(f"{name} contains NaN or infinity (in {view.dtype})")
+            view[...] = array
+            return
+        if name in self._CHECKS:
+            if in_model:
+                raise AttributeError(f"{name} is fixed once the layer is in a model, which built "
+                                     f"its network from it; build a new model with "
+                                     f"Dense(..., {name}=...)")
+            value = self._CHECKS[name](value)
+        object.__setattr__(self, name, value)
+
     def __init__(self, n_in, n_out, activation="identity", *, init="auto", l1=0.0, l2=0.0):
-        self.n_in = _check_size(n_in, "n_in")
-        self.n_out = _check_size(n_out, "n_out")
-        self.activation = check_activation(activation)
-        if init not in INITIALIZERS:
-            raise ValueError(f"init must be one of {list(INITIALIZERS)}, got {init!r}")
+        self.n_in = n_in
+        self.n_out = n_out
+        self.activation = activation
         self.init = init
-        self.l1 = check_non_negative_number(l1, "l1")
-        self.l2 = check_non_negative_number(l2, "l2")
+        self.l1 = l1
+        self.l2 = l2
         self.W = None
         self.b = None
 

@@ -400,3 +400,33 @@ def test_exact_numbers_of_other_types_are_taken():
     assert model.history_.history["val_loss"]
     assert gd.losses.Huber(Fraction(1, 2)).delta == 0.5
     assert gd.optim.Adam(lr=Fraction(1, 100)).lr == 0.01
+
+
+def test_a_layers_settings_are_fixed_in_a_model_and_its_arrays_are_copied_into():
+    """A model builds its network from its layers: a later change of activation or penalty was
+    silently ignored, and ``layer.W = array`` rebound the attribute, so that the model trained
+    weights that get_weights no longer showed."""
+    X, y = np.random.default_rng(0).normal(size=(12, 3)), np.arange(12) % 2
+    model = gd.MLP([3, 4, 2], seed=0)
+    layer = model.layers[0]
+    for name, value in (("activation", "tanh"), ("l2", 0.1), ("n_out", 5), ("init", "zeros")):
+        with pytest.raises(AttributeError, match=f"^{name} is fixed once the layer is in a model"):
+            setattr(layer, name, value)
+    layer.W = np.ones((3, 4))  # copied into the model's parameters
+    assert np.shares_memory(layer.W, model._params) and model.get_weights()[0].sum() == 12
+    before = model.get_weights()
+    for name, value, match in (("W", np.ones((3, 5)), "shape"), ("b", [np.nan] * 4, "NaN"),
+                               ("b", ["a"] * 4, "numeric")):
+        with pytest.raises(ValueError, match=f"^{name} .*{match}"):
+            setattr(layer, name, value)
+    for w, w0 in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, w0)
+    model.fit(X, y, epochs=1, verbose=0)
+    assert not np.array_equal(model.get_weights()[0], before[0])  # the weights shown are trained
+    loose = gd.Dense(3, 2)  # not in a model: settings can change, checked as the constructor's
+    loose.l2 = 0.5
+    with pytest.raises(ValueError, match="^l2 must be"):
+        loose.l2 = -1
+    with pytest.raises(ValueError, match="^init must be"):
+        loose.init = ["zeros"]
+    assert loose.l2 == 0.5
