@@ -1,7 +1,7 @@
 """Layers. A Dense layer's parameters are NumPy views into its model's one flat buffer."""
 import numpy as np
 
-from ._validation import check_non_negative_number
+from ._validation import check_non_negative_number, finite_float
 
 #: Activation names and their codes in the C core (csrc/gd_types.h, gd_act).
 ACTIVATIONS = {"identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5}
@@ -145,14 +145,19 @@ class Dropout:
     Parameters
     ----------
     rate : float
-        Probability of dropping an activation, in [0, 1).
+        Probability of dropping an activation, in [0, 1). Fixed: a model builds its network from
+        it (and one Dropout may sit in several models).
     """
 
     def __init__(self, rate):
-        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) \
-                or not 0 <= rate < 1:
+        value = finite_float(rate)
+        if value is None or not 0 <= value < 1:
             raise ValueError(f"rate must be a number in [0, 1), got {rate!r}")
-        self.rate = float(rate)
+        object.__setattr__(self, "rate", value)
+
+    def __setattr__(self, name, value):
+        # a later rate would be ignored by the models built with this one, yet saved with them
+        raise AttributeError(f"a Dropout's {name} is fixed; create a new Dropout")
 
     def __repr__(self):
         return f"Dropout({self.rate})"

@@ -430,3 +430,14 @@ def test_a_layers_settings_are_fixed_in_a_model_and_its_arrays_are_copied_into()
     with pytest.raises(ValueError, match="^init must be"):
         loose.init = ["zeros"]
     assert loose.l2 == 0.5
+
+
+def test_a_dropout_rate_is_fixed():
+    dropout = gd.Dropout(0.25)
+    model = gd.Sequential([gd.Dense(3, 4), dropout, gd.Dense(4, 2)])
+    with pytest.raises(AttributeError, match="Dropout's rate is fixed"):
+        dropout.rate = 0.9  # the model would train with 0.25 and save 0.9
+    assert model.get_config()["layers"][1]["rate"] == 0.25
+    assert gd.Dropout(np.float32(0.5)).rate == 0.5
+    with pytest.raises(ValueError, match=r"^rate must be a number in \[0, 1\)"):
+        gd.Dropout(10**400)
