@@ -400,9 +400,11 @@ class Sequential:
         first = 0
         snapshot = self._snapshot(state)  # one copy per epoch, to undo an overflowing update
         batch_callbacks = [cb for cb in callbacks if cb.batch_frequency]
-        step = min([progress.batches_per_update()] + [cb.batch_frequency for cb in batch_callbacks])
+        # A call ends at the next multiple of any of these, so that every callback (and the
+        # progress bar) sees each multiple of its own frequency, whatever the others' are
+        frequencies = [progress.batches_per_update()] + [cb.batch_frequency for cb in batch_callbacks]
         while first < n_batches:
-            end = min(n_batches, first + step)
+            end = min([n_batches] + [(first // f + 1) * f for f in frequencies])
             status, part, part_correct, _, bad_batch = _core.train(
                 self._network, n_threads, loss_spec, opt_spec, lrs, self._params, self._grads,
                 slots, state["step"], X, y_real, y_index, weights, perm, batch_size, first, end,
@@ -438,9 +440,11 @@ class Sequential:
                 return loss_sum, correct, rows_used, skipped, (epoch, bad_batch)
             _raise_for_status(status, "fit")
             progress.update(epoch, end)
+            rows_done = min(end * batch_size, X.shape[0]) - (X.shape[0] - rows_used)  # not skipped
             for callback in batch_callbacks:
                 if end % callback.batch_frequency == 0 or end == n_batches:
-                    callback.on_batch_end(end - 1, {"loss": loss_sum / min(end * batch_size, X.shape[0])})
+                    callback.on_batch_end(end - 1, {"loss": loss_sum / rows_done if rows_done
+                                                    else float("nan")})
             first = end
         return loss_sum, correct, rows_used, skipped, None
 
@@ -906,7 +910,8 @@ class Sequential:
             slots = opt.slots(self)
             work = self._workspace("train", self._network.train_workspace_len(
                 batch_size, self.dtype == np.float64))
-            schedule.begin_fit(self, epochs=epochs - initial_epoch, n_batches=n_batches)
+            schedule.begin_fit(self, epochs=epochs - initial_epoch, n_batches=n_batches,
+                               initial_epoch=initial_epoch, n_samples=n_samples)
             for callback in callbacks:
                 callback.set_model(self)
                 callback.on_train_begin({})

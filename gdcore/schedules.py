@@ -110,19 +110,24 @@ class Schedule:
         return self._owner == id(owner)
 
     # -- the calls fit makes ---------------------------------------------------------------
-    def begin_fit(self, owner=None, *, epochs=None, n_batches=None):
+    def begin_fit(self, owner=None, *, epochs=None, n_batches=None, initial_epoch=0,
+                  n_samples=None):
         """Prepare for a fit call of ``epochs`` epochs of ``n_batches`` batches on ``owner``.
 
         Restarts the schedule (``reset()``) when ``owner`` differs from the owner of the previous
         call, so one schedule object can be handed to several models in turn; with the same
         owner, the schedule continues where the previous fit left it. ``epochs`` and
         ``n_batches`` let a schedule that anneals over "the whole training" (``T_max=None``)
-        learn its length.
+        learn its length. A schedule at its start given ``initial_epoch`` k > 0 (fit resuming
+        training, e.g. from a checkpoint, with a new schedule or a loaded model) starts at epoch
+        k (of ``n_samples`` rows each), as if it had run the k epochs before, its length then
+        counting them too.
         """
         if epochs is not None:
             epochs = _check_int(epochs, "epochs", minimum=1)
         if n_batches is not None:
             n_batches = _check_int(n_batches, "n_batches", minimum=1)
+        initial_epoch = _check_int(initial_epoch, "initial_epoch", minimum=0)
         if owner is not None:
             if not self._same_owner(owner):
                 self.reset()
@@ -130,7 +135,18 @@ class Schedule:
                 self._owner = weakref.ref(owner)
             except TypeError:  # an owner without weak references: remember its identity
                 self._owner = id(owner)
+        if initial_epoch and not (self.epochs_done or self.steps_done or self.samples_done):
+            if n_batches is None or n_samples is None:
+                raise ValueError("begin_fit(initial_epoch=...) needs n_batches and n_samples")
+            self._skip_epochs(initial_epoch, n_batches, n_samples)
+            epochs = None if epochs is None else epochs + initial_epoch
         self._plan(epochs, n_batches)
+
+    def _skip_epochs(self, k, n_batches, n_samples):
+        """Stand at epoch ``k`` as if its first k epochs had run (no metrics observed)."""
+        self.epochs_done = k
+        self.steps_done = k * n_batches
+        self.samples_done = k * n_samples
 
     def batch_lrs(self, n_batches, base_lr, *, n_samples=None):
         """Learning rates of the ``n_batches`` batches of the next epoch.
@@ -437,7 +453,9 @@ class CosineAnnealingLR(_PositionSchedule):
     T_max : int, optional
         Half period, in units (> 0). None: the length of the fit that starts the schedule
         (``epochs``, or ``epochs · n_batches`` with ``unit="step"``), learned in ``begin_fit``;
-        it is kept when later fit calls continue the schedule.
+        it is kept when later fit calls continue the schedule, so training split over several
+        fit calls anneals over the first call's epochs only: give ``T_max`` to split or resume
+        training and get the bits of one fit.
     eta_min : float, default=0.0
         The lowest learning rate (>= 0).
     unit : {"epoch", "step"}, default="epoch"
@@ -553,9 +571,12 @@ class LinearWarmup(Schedule):
         if hasattr(self, "schedule"):
             self.schedule.reset()
 
-    def begin_fit(self, owner=None, *, epochs=None, n_batches=None):
-        super().begin_fit(owner, epochs=epochs, n_batches=n_batches)
-        self.schedule.begin_fit(owner, epochs=epochs, n_batches=n_batches)
+    def begin_fit(self, owner=None, *, epochs=None, n_batches=None, initial_epoch=0,
+                  n_samples=None):
+        super().begin_fit(owner, epochs=epochs, n_batches=n_batches,
+                          initial_epoch=initial_epoch, n_samples=n_samples)
+        self.schedule.begin_fit(owner, epochs=epochs, n_batches=n_batches,
+                                initial_epoch=initial_epoch, n_samples=n_samples)
 
     def _lrs(self, n_batches, base_lr, n_samples):
         inner = self.schedule.batch_lrs(n_batches, base_lr, n_samples=n_samples)

@@ -66,3 +66,26 @@ def test_a_schedule_continues_across_fit_calls():
     h2 = twice.fit(X, y, optimizer=opt2, schedule=s2, epochs=2, seed=0, verbose=0)
     h3 = twice.fit(X, y, optimizer=opt2, schedule=s2, epochs=2, seed=0, verbose=0)
     assert h1.history["lr"] == pytest.approx(h2.history["lr"] + h3.history["lr"])
+
+
+def test_a_fresh_schedule_resuming_at_initial_epoch_starts_there(tmp_path):
+    """Training resumed from a checkpoint (a loaded model is a new model, so the schedule
+    restarts) must follow the schedule from epoch k, as one fit would have."""
+    X, y = data()
+    one = gd.MLP([5, 8, 3], seed=1)
+    whole = one.fit(X, y, optimizer=gd.optim.SGD(lr=0.1, momentum=0.9), epochs=4, seed=3,
+                    schedule=gd.schedules.StepLR(1, gamma=0.5), verbose=0)
+    first = gd.MLP([5, 8, 3], seed=1)
+    optimizer, schedule = gd.optim.SGD(lr=0.1, momentum=0.9), gd.schedules.StepLR(1, gamma=0.5)
+    first.fit(X, y, optimizer=optimizer, epochs=2, seed=3, schedule=schedule, verbose=0)
+    first.save(tmp_path / "ck.npz", optimizer=optimizer)
+    resumed, optimizer = gd.load(tmp_path / "ck.npz", with_optimizer=True)
+    rest = resumed.fit(X, y, optimizer=optimizer, epochs=4, initial_epoch=2, seed=3,
+                       schedule=schedule, verbose=0)
+    assert rest.history["lr"] == whole.history["lr"][2:]
+    for a, b in zip(resumed.get_weights(), one.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # a cosine learned from the fit's length spans all the epochs, the skipped ones too
+    lrs = gd.MLP([5, 8, 3], seed=1).fit(X, y, epochs=4, initial_epoch=2, schedule="cosine",
+                                        optimizer=gd.optim.SGD(lr=0.1), verbose=0).history["lr"]
+    assert lrs == pytest.approx([0.05, 0.1 * (1 + np.cos(np.pi * 3 / 4)) / 2])
