@@ -5,6 +5,7 @@ after every epoch, and after every batch only when a callback sets ``batch_frequ
 """
 import math
 import numbers
+import os
 
 from ._validation import finite_float
 
@@ -160,12 +161,16 @@ class ModelCheckpoint(Callback):
     def check_logs(self, keys):
         if self.save_best_only and self.monitor not in keys:
             raise _missing_key("ModelCheckpoint", self.monitor, keys)
-        try:  # every field of the path must be one the logs will fill
-            self.path.format(epoch=0, **dict.fromkeys(keys, 0))
-        except (KeyError, IndexError, ValueError) as error:
+        try:  # every field of the path must be one the logs will fill (floats; epoch an int)
+            path = self.path.format(epoch=0, **dict.fromkeys(keys, 0.0))
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError) as error:
             raise ValueError(f"ModelCheckpoint path {self.path!r} cannot be filled from the "
                              f"epoch number and fit's epoch logs {sorted(keys)}: "
                              f"{type(error).__name__}: {error}") from None
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise ValueError(f"ModelCheckpoint path {self.path!r}: folder {folder!r} does not "
+                             "exist")
 
     def on_train_begin(self, logs=None):
         self.best = math.inf if self.mode == "min" else -math.inf

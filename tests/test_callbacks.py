@@ -203,3 +203,44 @@ def test_check_gradients_is_small_for_the_core_and_large_for_a_wrong_gradient(mo
     assert gd.check_gradients(model, X, y, "cross_entropy") > 0.1
     with pytest.raises(TypeError, match="model"):
         gd.check_gradients("model", X, y)
+
+
+def test_batch_callbacks_of_frequencies_that_do_not_divide_each_other_see_all_their_batches():
+    X, y = blobs(40)
+    calls = {2: [], 3: []}
+    callbacks = [gd.callbacks.LambdaCallback(
+        on_batch_end=lambda batch, logs, k=k: calls[k].append(batch), batch_frequency=k)
+        for k in (2, 3)]
+    gd.MLP([4, 3], seed=0).fit(X, y, epochs=1, batch_size=4, callbacks=callbacks, verbose=0)
+    assert calls == {2: [1, 3, 5, 7, 9], 3: [2, 5, 8, 9]}  # every multiple, and the last batch
+
+
+def test_batch_callbacks_after_a_skipped_batch_keep_their_grid_and_the_loss_of_rows_trained():
+    X, y = blobs(40)
+    X = X.astype(np.float32)
+    X[:8] = 3e38  # batch 0 overflows and is skipped
+    seen = []
+    history = gd.MLP([4, 3], seed=1).fit(
+        X, y, epochs=1, batch_size=8, shuffle=False, on_divergence="ignore", verbose=0,
+        callbacks=[gd.callbacks.LambdaCallback(on_batch_end=lambda b, logs: seen.append(
+            (b, logs["loss"])), batch_frequency=2)])
+    assert [b for b, _ in seen] == [1, 3, 4]
+    assert seen[-1][1] == pytest.approx(history.history["loss"][0])  # the epoch's rows, not 40
+
+
+@pytest.mark.parametrize("path, match", [
+    ("ck-{accuracy:d}.npz", "Unknown format code 'd'"),  # log values are floats
+    ("ck-{epoch[0]}.npz", "TypeError"),
+    ("ck-{loss.foo}.npz", "AttributeError"),
+    ("nodir/ck-{epoch}.npz", "does not exist"),
+])
+def test_checkpoint_paths_that_cannot_be_written_are_refused_before_training(tmp_path, path,
+                                                                             match):
+    X, y = blobs(20)
+    model = gd.MLP([4, 3], seed=0)
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=match):
+        model.fit(X, y, epochs=1, verbose=0,
+                  callbacks=[gd.callbacks.ModelCheckpoint(str(tmp_path / path))])
+    for w, w0 in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, w0)
