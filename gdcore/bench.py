@@ -31,7 +31,8 @@ import time
 import numpy as np
 from . import _peers
 from ._peers import CHECK_BATCHES, FRAMEWORKS, synthetic_mnist
-from ._threads import usable_cores
+from ._threads import MAX_THREADS, usable_cores
+from .cli import output_file
 from .models import MLP, epoch_permutation
 from .optim import SGD
 from .reference import ReferenceMLP
@@ -541,8 +542,9 @@ def main(argv=None):
     parser.add_argument("--retries", type=int, default=0,
                         help="with --peers: measure again, up to this many times, when other "
                              "processes kept the cores busy (default 0)")
-    parser.add_argument("--markdown", help="also write the table to this file")
-    parser.add_argument("--plot", help="write a bar chart (PNG) to this file; needs matplotlib")
+    parser.add_argument("--markdown", type=output_file, help="also write the table to this file")
+    parser.add_argument("--plot", type=output_file,
+                        help="write a bar chart (PNG) to this file; needs matplotlib")
     args = parser.parse_args(argv)
     shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
     unknown = [s for s in shapes if s not in SHAPES]
@@ -552,8 +554,16 @@ def main(argv=None):
         threads = [int(t) for t in args.threads.split(",")]
     except ValueError:
         parser.error(f"--threads takes comma-separated integers, got {args.threads!r}")
+    if not shapes:
+        parser.error("--shapes names no shape")
     if args.repeats < 1 or args.samples < 1 or any(t < 1 for t in threads):
         parser.error("--repeats, --samples and --threads must be positive")
+    if max(threads) > MAX_THREADS:
+        parser.error(f"--threads must be at most {MAX_THREADS}, got {max(threads)}")
+    if not 0 < args.max_seconds < float("inf"):  # also refuses nan
+        parser.error(f"--max-seconds must be a finite number > 0, got {args.max_seconds}")
+    if args.plot and not args.plot.lower().endswith(".png"):
+        parser.error(f"--plot writes a PNG: give a .png file name, got {args.plot!r}")
     if args.retries < 0:
         parser.error("--retries must be 0 or more")
     peers = None

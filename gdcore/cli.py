@@ -125,11 +125,12 @@ def _fraction(text):
     return value
 
 
-def _png_path(text):
-    # Checked while parsing, so that a typo in the folder fails before training, not after.
+def output_file(text):
+    """argparse type of an output file name (--plot, --markdown): checked while parsing, so that
+    a typo in the folder fails before training or benchmarking, not after."""
     folder = os.path.dirname(os.path.abspath(text))
     if os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is a folder; expected a .png file name")
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; expected a file name")
     if not os.path.isdir(folder):
         raise argparse.ArgumentTypeError(f"folder {folder!r} does not exist")
     if not os.access(folder, os.W_OK):
@@ -167,7 +168,7 @@ def build_parser():
     t.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     t.add_argument("--test-fraction", type=_fraction, default=0.2,
                    help="held-out share when the data has no test set (default 0.2)")
-    t.add_argument("--plot", metavar="PNG", type=_png_path,
+    t.add_argument("--plot", metavar="PNG", type=output_file,
                    help="write the loss curve and the loss landscape around the trained weights "
                         "to this PNG (needs matplotlib: pip install 'gdcore[plot]')")
     sub.add_parser("bench", help="benchmark an epoch against NumPy and the BLAS roofline", add_help=False)

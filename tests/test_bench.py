@@ -1,5 +1,6 @@
 """The peer benchmark suite (gdcore bench --peers): every peer trains the same epoch as gdcore."""
 import importlib.util
+import re
 
 import numpy as np
 import pytest
@@ -171,3 +172,21 @@ def test_scaling_notes_give_each_speedup_and_gdcores_share_of_sgemms():
 
 def test_sgemm_yardstick_measures_a_positive_rate():
     assert _peers.sgemm_gflops(1, n=64, repeats=2) > 0
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--shapes", ","], "--shapes names no shape"),
+    (["--threads", "100000"], "--threads must be at most 4096"),
+    (["--max-seconds", "nan"], "--max-seconds must be a finite number > 0"),
+    (["--max-seconds", "0"], "--max-seconds must be a finite number > 0"),
+    (["--plot", "chart.txt"], "--plot writes a PNG"),
+    (["--plot", "no/such/folder/chart.png"], "argument --plot: folder .* does not exist"),
+    (["--markdown", "no/such/folder/t.md"], "argument --markdown: folder .* does not exist"),
+    (["--markdown", "."], "argument --markdown: '.' is a folder"),
+])
+def test_bad_options_are_refused_before_anything_runs(monkeypatch, capsys, args, match):
+    monkeypatch.setattr(bench, "bench_shape", lambda *a, **k: pytest.fail("a benchmark ran"))
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--shapes", "small", "--samples", "64"] + args)
+    assert exit_info.value.code == 2
+    assert re.search(match, capsys.readouterr().err)
