@@ -9,7 +9,7 @@ from typing import Any, List, NamedTuple
 
 import numpy as np
 
-from ._validation import check_positive_int, check_X
+from ._validation import check_positive_int, check_X, finite_float
 
 _MATPLOTLIB_MISSING = "gdcore.plot needs matplotlib: pip install 'gdcore[plot]'"
 _LOG_SCALE_RATIO = 30.0  # max/min above which loss axes and contour levels go logarithmic
@@ -161,8 +161,8 @@ class Landscape(NamedTuple):
     betas : ndarray of shape (steps,)
         Coordinates along ``directions[1]``.
     losses : ndarray of shape (steps, steps)
-        ``losses[i, j]`` is the loss at ``α = alphas[i], β = betas[j]`` (NaN where the C core
-        reported a non-finite loss).
+        ``losses[i, j]`` is the loss at ``α = alphas[i], β = betas[j]`` (NaN where the loss is
+        not finite: its weights, the network's output or the loss overflowed).
     center_loss : float
         The loss at the trained weights (α = β = 0), as ``model.evaluate`` gives it.
     directions : list of two lists of ndarray
@@ -259,8 +259,7 @@ def loss_landscape(model, X, y, loss=None, *, steps=25, span=1.0, seed=0, n_thre
     steps = check_positive_int(steps, "steps")
     if steps < 2:
         raise ValueError(f"steps must be at least 2, got {steps}")
-    if isinstance(span, (bool, np.bool_)) or not isinstance(span, (int, float, np.number)) \
-            or not math.isfinite(span) or span <= 0:
+    if finite_float(span) is None or span <= 0:
         raise ValueError(f"span must be a finite number > 0, got {span!r}")
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
@@ -278,12 +277,19 @@ def loss_landscape(model, X, y, loss=None, *, steps=25, span=1.0, seed=0, n_thre
         try:
             for i, alpha in enumerate(alphas):
                 for j, beta in enumerate(betas):
-                    model.set_weights([t + alpha * d1 + beta * d2
-                                       for t, d1, d2 in zip(theta, *directions)])
+                    with np.errstate(over="ignore"):
+                        point = [(t + alpha * d1 + beta * d2).astype(model.dtype)
+                                 for t, d1, d2 in zip(theta, *directions)]
+                    if not all(np.isfinite(w).all() for w in point):
+                        continue  # weights beyond the dtype's range: NaN, drawn as a gap
+                    model.set_weights(point)
                     try:
-                        losses[i, j] = model.evaluate(X, y, loss=loss, n_threads=n_threads)["loss"]
-                    except DivergenceError:
-                        pass  # stays NaN: drawn as a gap
+                        value = model.evaluate(X, y, loss=loss, n_threads=n_threads)["loss"]
+                    except (DivergenceError, ValueError):
+                        # X and y passed the centre's evaluate: a ValueError here is the
+                        # network's output overflowing at these weights. NaN, a gap.
+                        continue
+                    losses[i, j] = value if math.isfinite(value) else np.nan
         finally:
             model.set_weights(original)
 
@@ -374,11 +380,15 @@ def training_report(history, model, X, y, path, *, loss=None, steps=25, span=1.0
     check_matplotlib()
     if max_samples is not None:
         max_samples = check_positive_int(max_samples, "max_samples")
-        n_samples = len(X)
+        # checked before the subsample, which indexes them (y shorter than X: an IndexError)
+        X = check_X(X, model.n_inputs, model.dtype)
+        y_real, y_index = model._targets(y, model._resolve_loss(loss), X.shape[0])
+        y = y_index if y_index is not None else y_real
+        n_samples = X.shape[0]
         if n_samples > max_samples:
             rows = np.sort(np.random.default_rng([seed, 2]).choice(n_samples, max_samples,
                                                                     replace=False))
-            X, y = np.asarray(X)[rows], np.asarray(y)[rows]
+            X, y = X[rows], y[rows]
     figure = _new_figure((13.0, 5.4))
     curve_ax, landscape_ax = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1.0, 1.05]})
     loss_curve(history, ax=curve_ax)

@@ -269,3 +269,31 @@ def test_missing_matplotlib_raises_a_clear_import_error(trained, monkeypatch):
         with pytest.raises(ImportError, match="gdcore.plot needs matplotlib"):
             module.training_report(history, model, X, y, "never.png")
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before))
+
+
+def test_landscape_points_beyond_the_dtypes_range_are_nan_gaps(trained):
+    """Far from the trained point the weights, the output or the loss overflow: those points
+    are NaN (drawn as gaps), the rest of the sweep goes on, the weights come back."""
+    model, X, y, _ = trained
+    model32 = gd.MLP([4, 8, 3], activation="relu", dtype="float32", seed=1)
+    model32.set_weights(model.get_weights())
+    before = model32.get_weights()
+    for span in (1e25, 1e39):
+        result = plot.loss_landscape(model32, X, y, loss="cross_entropy", steps=5, span=span)
+        assert np.isnan(result.losses).any() and np.isfinite(result.losses[2, 2])
+        assert not np.isinf(result.losses).any()
+    regression = gd.MLP([4, 8, 2], dtype="float64", seed=1)
+    result = plot.loss_landscape(regression, X, X[:, :2], loss="mse", steps=5, span=1e160)
+    assert np.isnan(result.losses).any() and not np.isinf(result.losses).any()
+    assert all(np.array_equal(a, b) for a, b in zip(model32.get_weights(), before))
+    with pytest.raises(ValueError, match="span"):
+        plot.loss_landscape(model32, X, y, span=10**400)
+
+
+def test_training_report_checks_the_data_before_subsampling(trained, tmp_path):
+    model, X, y, history = trained
+    with pytest.raises(ValueError, match="y"):
+        plot.training_report(history, model, X, y[:20], tmp_path / "r.png", max_samples=30)
+    with pytest.raises((ValueError, TypeError), match="y"):
+        plot.training_report(history, model, X, None, tmp_path / "r.png", max_samples=10)
+    assert not (tmp_path / "r.png").exists()
