@@ -1,6 +1,7 @@
 """gdcore.check_gradients: compare a model's backprop with central differences."""
 import numpy as np
 
+from ._validation import finite_float
 from .models import Sequential
 
 
@@ -10,9 +11,12 @@ def check_gradients(model, X, y, loss="mse", *, l1=0.0, l2=0.0, eps=1e-6, max_pa
     The check runs on a float64 copy of the model (float32 differences are too coarse), so the
     model itself is not touched. Each checked parameter ``p`` gets
     ``(L(p + eps) − L(p − eps)) / (2·eps)``, compared with the analytic gradient ``g`` as
-    ``|numeric − g| / max(|numeric| + |g|, 1e-8)``; values near 1e-7 or below mean backprop is
-    right, values near 1 mean it is wrong. Kinks (relu at 0, mae and hinge at their corners) can
-    give isolated large errors at exact ties.
+    ``|numeric − g| / max(|numeric| + |g|, s)``, where ``s`` is the mean ``|g|`` over all the
+    parameters (at least 1e-8): a parameter whose gradient is exactly 0 is then judged against
+    the gradient's scale, not against the differences' rounding noise (1e-10 of it read as an
+    error of 1e-2). Values near 1e-7 or below mean backprop is right, values near 1 mean it is
+    wrong. Kinks (relu at 0, mae and hinge at their corners) can give isolated large errors at
+    exact ties.
 
     Parameters
     ----------
@@ -35,8 +39,12 @@ def check_gradients(model, X, y, loss="mse", *, l1=0.0, l2=0.0, eps=1e-6, max_pa
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a gdcore Sequential, got {type(model).__name__}")
-    if not (isinstance(eps, float) and 0 < eps < 1):
-        raise ValueError(f"eps must be a float in (0, 1), got {eps!r}")
+    eps_f = finite_float(eps)
+    if eps_f is None or not 0 < eps_f < 1:
+        raise ValueError(f"eps must be a number in (0, 1), got {eps!r}")
+    eps = eps_f
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     if isinstance(max_params, bool) or not isinstance(max_params, (int, np.integer)) or max_params < 1:
         raise ValueError(f"max_params must be a positive int, got {max_params!r}")
     config = dict(model.get_config(), dtype="float64")
@@ -46,6 +54,7 @@ def check_gradients(model, X, y, loss="mse", *, l1=0.0, l2=0.0, eps=1e-6, max_pa
 
     _, grads = probe.loss_and_grad(X, y, loss=loss, l1=l1, l2=l2, n_threads=1)
     analytic = np.concatenate([np.concatenate([dW.ravel(), db]) for dW, db in grads])
+    scale = max(float(np.mean(np.abs(analytic))), 1e-8)
     n = probe.n_params
     chosen = np.arange(n) if n <= max_params else \
         np.random.default_rng(seed).choice(n, size=max_params, replace=False)
@@ -58,6 +67,6 @@ def check_gradients(model, X, y, loss="mse", *, l1=0.0, l2=0.0, eps=1e-6, max_pa
         minus, _ = probe.loss_and_grad(X, y, loss=loss, l1=l1, l2=l2, n_threads=1)
         probe._params[i] = keep
         numeric = (plus - minus) / (2 * eps)
-        error = abs(numeric - analytic[i]) / max(abs(numeric) + abs(analytic[i]), 1e-8)
+        error = abs(numeric - analytic[i]) / max(abs(numeric) + abs(analytic[i]), scale)
         worst = max(worst, error)
     return float(worst)

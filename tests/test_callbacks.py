@@ -205,6 +205,20 @@ def test_check_gradients_is_small_for_the_core_and_large_for_a_wrong_gradient(mo
         gd.check_gradients("model", X, y)
 
 
+def test_check_gradients_judges_an_exactly_zero_gradient_against_the_gradients_scale():
+    """Two output biases of this mae model have a gradient of exactly 0 (their signs balance):
+    central differences give ±1e-10 of rounding there, which the fixed 1e-8 floor read as an
+    error of 1e-2 for a correct backprop."""
+    rng = np.random.default_rng(0)
+    X, _, y = rng.standard_normal((12, 4)), rng.integers(0, 3, 12), rng.standard_normal((12, 3))
+    model = gd.MLP([4, 5, 3], activation="tanh", dtype="float64", seed=2)
+    assert gd.check_gradients(model, X, y, loss="mae") < 1e-7
+    assert gd.check_gradients(model, X, y, loss="mae", eps=np.float32(1e-4), seed=1) < 1e-5
+    for bad, name in ((-1, "seed"), (0.0, "eps"), ("1e-6", "eps")):
+        with pytest.raises(ValueError, match=f"^{name} must be"):
+            gd.check_gradients(model, X, y, loss="mae", **{name: bad})
+
+
 def test_batch_callbacks_of_frequencies_that_do_not_divide_each_other_see_all_their_batches():
     X, y = blobs(40)
     calls = {2: [], 3: []}
