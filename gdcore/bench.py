@@ -449,14 +449,12 @@ _COLOURS = {"gdcore": "#d62728", "numpy": "#b8b8b8", "torch": "#8fb3de", "sklear
 def plot_rows(rows, path):
     """Bar chart of seconds per epoch: one panel per shape, bars grouped by thread count, one bar
     per framework (gdcore highlighted), the GEMM roofline as a dashed line over each group."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .plot import _new_figure  # an Agg canvas: no pyplot, no change of the global backend
 
     shapes = list(dict.fromkeys(row["shape"] for row in rows))
     frameworks = [f for f in ["gdcore", *PEERS] if any(row["framework"] == f for row in rows)]
-    figure, axes = plt.subplots(1, len(shapes), figsize=(4.8 * len(shapes) + 0.6, 4.8),
-                                squeeze=False)
+    figure = _new_figure((4.8 * len(shapes) + 0.6, 4.8), layout=None)  # tight_layout below
+    axes = figure.subplots(1, len(shapes), squeeze=False)
     width = 0.8 / len(frameworks)
     for ax, shape in zip(axes[0], shapes):
         shape_rows = [row for row in rows if row["shape"] == shape]
@@ -496,11 +494,13 @@ def plot_rows(rows, path):
     figure.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8,
                   frameon=False)
     samples = rows[0]["samples"]
-    figure.suptitle(f"One training epoch, {samples:,} samples, float32 (labels: gdcore in seconds, "
-                    "peers as time / gdcore)", fontsize=10)
+    title = (f"One training epoch, {samples:,} samples, float32 (labels: gdcore in seconds, "
+             "peers as time / gdcore)")
+    if len(shapes) == 1:  # one panel is too narrow for the title on one line
+        title = title.replace(" (labels", "\n(labels")
+    figure.suptitle(title, fontsize=10)
     figure.tight_layout(rect=(0, 0.05 + 0.03 * ((len(labels) - 1) // 4), 1, 1))
-    figure.savefig(path, dpi=130)
-    plt.close(figure)
+    figure.savefig(path, dpi=130)  # no pyplot: nothing to close, the figure is just dropped
 
 
 def _default_rows_for_plot(rows, samples):

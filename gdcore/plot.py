@@ -16,14 +16,14 @@ _LOG_SCALE_RATIO = 30.0  # max/min above which loss axes and contour levels go l
 _DPI = 120
 
 
-def _new_figure(figsize):
+def _new_figure(figsize, layout="constrained"):
     """A Figure on an Agg canvas (no pyplot, no display, no global backend change)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:
         raise ImportError(_MATPLOTLIB_MISSING) from exc
-    figure = Figure(figsize=figsize, layout="constrained")
+    figure = Figure(figsize=figsize, layout=layout)
     FigureCanvasAgg(figure)
     return figure
 

@@ -223,10 +223,15 @@ class Schedule:
             Without ``n_batches``, the learning rate of each epoch.
         """
         n_epochs = _check_int(n_epochs, "n_epochs", minimum=1)
+        if n_batches is not None:  # 0 is no batch count at all, not "not given"
+            n_batches = _check_int(n_batches, "n_batches", minimum=1)
         if n_batches is None and self.per_step:
             raise ValueError(f"{self!r} changes the learning rate within an epoch: "
                              "values needs n_batches")
         if logs is not None:
+            if isinstance(logs, (str, bytes, Mapping)) or not hasattr(logs, "__iter__"):
+                raise TypeError(f"logs must be a list of per-epoch metrics, got "
+                                f"{type(logs).__name__}")
             logs = list(logs)
             if len(logs) < n_epochs:
                 raise ValueError(f"logs holds {len(logs)} epochs of metrics, "

@@ -1,6 +1,6 @@
 """Tests for gdcore.datasets: bundled digits, MNIST IDX files, .npz files."""
-
 import gzip
+import os
 import re
 import tracemalloc
 
@@ -291,3 +291,10 @@ def test_npz_rejects_npy_file(tmp_path):
     np.save(path, np.zeros(3))
     with pytest.raises(ValueError, match="not a readable .npz archive"):
         load_npz(path)
+
+
+def test_load_npz_takes_a_bytes_path(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, X=np.zeros((3, 2)), y=np.arange(3))
+    X, y = load_npz(os.fsencode(path))
+    assert X.shape == (3, 2) and list(y) == [0, 1, 2]

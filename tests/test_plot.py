@@ -243,6 +243,10 @@ def test_plots_leave_the_global_backend_alone(trained, tmp_path):
     plot.loss_curve({"loss": [1.0, 0.5]}, tmp_path / "b.png")
     model, X, y, _ = trained
     plot.loss_landscape(model, X, y, steps=3, path=tmp_path / "c.png")
+    from gdcore import bench  # its chart too (it switched the process to Agg)
+    bench.plot_rows([{"framework": "gdcore", "label": "gdcore", "shape": "small", "threads": 1,
+                      "samples": 64, "all_cores": False, "seconds": 1.0, "ratio": 1.0}],
+                    tmp_path / "d.png")
     assert dict.__getitem__(matplotlib.rcParams, "backend") == backend
     if not had_pyplot:
         assert "matplotlib.pyplot" not in sys.modules

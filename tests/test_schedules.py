@@ -512,3 +512,11 @@ def test_plateau_configurations_differ():
     for kwargs in ({"cooldown": 2}, {"threshold": 1e-2},
                    {"threshold": 1e-3, "threshold_mode": "abs"}, {"min_lr": 0.02}, {"eps": 0.02}):
         assert not np.array_equal(lrs(**kwargs), base), kwargs
+
+
+def test_values_refuses_a_batch_count_of_zero_and_logs_that_are_not_a_list():
+    schedule = S.StepLR(1, gamma=0.5)
+    with pytest.raises(ValueError, match="n_batches"):
+        schedule.values(3, n_batches=0)
+    with pytest.raises(TypeError, match="^logs must be a list"):
+        S.ReduceLROnPlateau("loss").values(3, logs=5)

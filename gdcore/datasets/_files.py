@@ -206,7 +206,7 @@ def load_npz(path):
         If the file is not an .npz archive, lacks ``X`` or ``y``, holds
         object arrays, or ``X`` and ``y`` differ in length.
     """
-    name = os.fspath(path)
+    name = os.fsdecode(os.fspath(path))  # bytes paths too: zipfile takes only str
     if os.path.isdir(name):
         raise ValueError(f"{path}: is a folder, not an .npz file")
     try:
