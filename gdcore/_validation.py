@@ -103,6 +103,13 @@ def check_positive_int(value, name):
     return int(value)
 
 
+def check_seed(seed, name="seed"):
+    """A seed: an int >= 0 (NumPy's integers too, not a bool)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {seed!r}")
+    return int(seed)
+
+
 def finite_float(value):
     """``value`` (any real number: int, float, Fraction, NumPy scalar; not a bool) as a finite
     float, or None. np.isfinite cannot take Fractions or ints beyond float's range."""

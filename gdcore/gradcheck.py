@@ -1,7 +1,7 @@
 """gdcore.check_gradients: compare a model's backprop with central differences."""
 import numpy as np
 
-from ._validation import finite_float
+from ._validation import check_seed, finite_float
 from .models import Sequential
 
 
@@ -43,8 +43,7 @@ def check_gradients(model, X, y, loss="mse", *, l1=0.0, l2=0.0, eps=1e-6, max_pa
     if eps_f is None or not 0 < eps_f < 1:
         raise ValueError(f"eps must be a number in (0, 1), got {eps!r}")
     eps = eps_f
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_seed(seed)
     if isinstance(max_params, bool) or not isinstance(max_params, (int, np.integer)) or max_params < 1:
         raise ValueError(f"max_params must be a positive int, got {max_params!r}")
     config = dict(model.get_config(), dtype="float64")

@@ -12,8 +12,8 @@ import numpy as np
 from . import _core, losses, optim, schedules
 from . import callbacks as callbacks_module
 from ._threads import blas_single_thread, resolve_n_threads, usable_cores
-from ._validation import (check_non_negative_number, check_positive_int, check_X, check_y,
-                          finite_float)
+from ._validation import (check_non_negative_number, check_positive_int, check_seed, check_X,
+                          check_y, finite_float)
 from .layers import NEGATIVE_SLOPE, ACTIVATIONS, Dense, Dropout, check_activation
 
 _MAX_LAYERS = 64  # csrc/gd_train.c GD_MAX_LAYERS
@@ -210,8 +210,7 @@ class Sequential:
             dtype = None
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        check_seed(seed)
         self.layers = layers
         self._dense = dense
         self.dtype = dtype
@@ -837,9 +836,8 @@ class Sequential:
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         if on_divergence not in ("raise", "stop", "ignore"):
             raise ValueError(f"on_divergence must be 'raise', 'stop' or 'ignore', got {on_divergence!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                                 or seed < 0):
-            raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+        if seed is not None:
+            check_seed(seed)
         callbacks = callbacks_module.check(callbacks)
         if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) \
                 or not 0 <= initial_epoch < epochs:

@@ -9,7 +9,7 @@ from typing import Any, List, NamedTuple
 
 import numpy as np
 
-from ._validation import check_positive_int, check_X, finite_float
+from ._validation import check_positive_int, check_seed, check_X, finite_float
 
 _MATPLOTLIB_MISSING = "gdcore.plot needs matplotlib: pip install 'gdcore[plot]'"
 _LOG_SCALE_RATIO = 30.0  # max/min above which loss axes and contour levels go logarithmic
@@ -261,8 +261,7 @@ def loss_landscape(model, X, y, loss=None, *, steps=25, span=1.0, seed=0, n_thre
         raise ValueError(f"steps must be at least 2, got {steps}")
     if finite_float(span) is None or span <= 0:
         raise ValueError(f"span must be a finite number > 0, got {span!r}")
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_seed(seed)
     loss = model._resolve_loss(loss)
     # Validated and converted once; every evaluate below then takes the no-copy path.
     X = check_X(X, model.n_inputs, model.dtype)
