@@ -75,7 +75,7 @@ class Dense:
     _CHECKS = {"n_in": lambda value: _check_size(value, "n_in"),
                "n_out": lambda value: _check_size(value, "n_out"),
                "activation": check_activation,
-               "init": lambda value: _check_init(value),
+               "init": _check_init,
                "l1": lambda value: check_non_negative_number(value, "l1"),
                "l2": lambda value: check_non_negative_number(value, "l2")}
 

@@ -3,7 +3,6 @@
 The C core computes the value and the gradient with respect to the network output in one fused
 pass (for cross-entropy: softmax and NLL together, dZ = softmax(z) − onehot(y)).
 """
-
 from ._validation import finite_float
 
 

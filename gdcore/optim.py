@@ -1,7 +1,6 @@
 """Optimizers. An optimizer holds hyperparameters and its per-parameter state; the update itself
 runs in the C core (csrc/gd_optim.c) over the model's flat parameter buffer, in place, with
 torch.optim's semantics and order of operations."""
-
 import threading
 
 import numpy as np
@@ -25,6 +24,16 @@ def _check_number(value, name, *, positive=False, below=None, upper=None):
             allowed += f" and <= {upper}"
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
     return value_f
+
+
+def _number(name, **bounds):
+    """The assignment check of a numeric hyperparameter (see Optimizer._checks)."""
+    return lambda value: _check_number(value, name, **bounds)
+
+
+def _flag(name):
+    """The assignment check of a bool hyperparameter."""
+    return lambda value: _check_bool(value, name)
 
 
 def _check_betas(betas):
@@ -55,7 +64,7 @@ class Optimizer:
     #: one (``opt.lr = -1`` is refused as ``SGD(lr=-1)`` is, and the old value kept).
     #: A learning rate set later may be 0, as a schedule's can (a manual one too); a constructor's
     #: must be > 0.
-    _checks = {"lr": lambda value: _check_number(value, "lr")}
+    _checks = {"lr": _number("lr")}
 
     def __init__(self, lr):
         self.lr = _check_number(lr, "lr", positive=True)
@@ -161,10 +170,10 @@ class SGD(Optimizer):
     kind = _SGD
 
     _checks = {**Optimizer._checks,
-               "momentum": lambda value: _check_number(value, "momentum", below=1),
-               "dampening": lambda value: _check_number(value, "dampening", upper=1),
-               "weight_decay": lambda value: _check_number(value, "weight_decay"),
-               "nesterov": lambda value: _check_bool(value, "nesterov")}
+               "momentum": _number("momentum", below=1),
+               "dampening": _number("dampening", upper=1),
+               "weight_decay": _number("weight_decay"),
+               "nesterov": _flag("nesterov")}
 
     def __init__(self, lr=0.01, *, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(lr)
@@ -212,9 +221,9 @@ class Adam(Optimizer):
     kind = _ADAM
 
     _checks = {**Optimizer._checks,
-               "betas": lambda value: _check_betas(value),
-               "eps": lambda value: _check_number(value, "eps"),
-               "weight_decay": lambda value: _check_number(value, "weight_decay")}
+               "betas": _check_betas,
+               "eps": _number("eps"),
+               "weight_decay": _number("weight_decay")}
 
     def __init__(self, lr=0.001, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(lr)
@@ -269,11 +278,11 @@ class RMSprop(Optimizer):
     kind = _RMSPROP
 
     _checks = {**Optimizer._checks,
-               "alpha": lambda value: _check_number(value, "alpha", below=1),
-               "eps": lambda value: _check_number(value, "eps"),
-               "weight_decay": lambda value: _check_number(value, "weight_decay"),
-               "momentum": lambda value: _check_number(value, "momentum", below=1),
-               "centered": lambda value: _check_bool(value, "centered")}
+               "alpha": _number("alpha", below=1),
+               "eps": _number("eps"),
+               "weight_decay": _number("weight_decay"),
+               "momentum": _number("momentum", below=1),
+               "centered": _flag("centered")}
 
     def __init__(self, lr=0.01, *, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False):
@@ -311,11 +320,10 @@ class Adagrad(Optimizer):
     kind = _ADAGRAD
 
     _checks = {**Optimizer._checks,
-               "lr_decay": lambda value: _check_number(value, "lr_decay"),
-               "weight_decay": lambda value: _check_number(value, "weight_decay"),
-               "initial_accumulator_value": lambda value: _check_number(
-                   value, "initial_accumulator_value"),
-               "eps": lambda value: _check_number(value, "eps")}
+               "lr_decay": _number("lr_decay"),
+               "weight_decay": _number("weight_decay"),
+               "initial_accumulator_value": _number("initial_accumulator_value"),
+               "eps": _number("eps")}
 
     def __init__(self, lr=0.01, *, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10):
