@@ -568,8 +568,9 @@ cdef class Stepper:
     an index loss, else of shape (B, n_outputs)). For anything else it returns None having changed
     nothing, and the caller takes the general path, which converts or explains. Otherwise it sets
     the optimizer state's ``state["step"]`` (see _store_step) and returns (status, mean batch
-    loss); on ERR_OVERFLOW the parameters and optimizer state are already restored. The arrays passed in must stay the
-    model's and the optimizer's own buffers (the caller checks the optimizer's state is unchanged).
+    loss); on ERR_OVERFLOW the parameters and optimizer state are already restored. The arrays
+    passed in must stay the model's and the optimizer's own buffers (the caller checks the
+    optimizer's state is unchanged).
     """
     cdef Network network
     cdef gd_ctx ctx

@@ -29,6 +29,7 @@ import tempfile
 import time
 
 import numpy as np
+
 from . import _peers
 from ._peers import CHECK_BATCHES, FRAMEWORKS, synthetic_mnist
 from ._threads import MAX_THREADS, usable_cores
