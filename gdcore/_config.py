@@ -16,6 +16,9 @@ def show_config(file=None):
     OMP_NUM_THREADS when it is set.
     """
     from . import __version__
+    if file is not None and not callable(getattr(file, "write", None)):
+        raise TypeError(f"file must be a writable text stream such as sys.stdout or an open "
+                        f"file, got {file!r}")
     lines = [
         f"gdcore {__version__}",
         f"python {platform.python_version()} ({sys.executable})",

@@ -206,10 +206,13 @@ class LambdaCallback(Callback):
                 raise TypeError(f"{name} must be callable, got {fn!r}")
             if fn is not None:
                 setattr(self, name, fn)
+        if isinstance(batch_frequency, bool) or not isinstance(batch_frequency, numbers.Integral) \
+                or batch_frequency < 1:
+            raise ValueError(f"batch_frequency must be a positive int, got {batch_frequency!r}")
+        if on_batch_end is None and batch_frequency != 1:
+            raise ValueError(f"batch_frequency={batch_frequency!r} sets how often on_batch_end "
+                             "is called, and no on_batch_end was given")
         if on_batch_end is not None:
-            if isinstance(batch_frequency, bool) or not isinstance(batch_frequency, numbers.Integral) \
-                    or batch_frequency < 1:
-                raise ValueError(f"batch_frequency must be a positive int, got {batch_frequency!r}")
             self.batch_frequency = int(batch_frequency)
 
 

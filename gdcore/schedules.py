@@ -23,6 +23,7 @@ It restarts from epoch 0 when fit is given a different model, or after ``reset()
 to fit by name is created afresh by every fit call.
 """
 import copy
+import inspect
 import math
 import numbers
 import weakref
@@ -768,10 +769,18 @@ def get(schedule=None, **kwargs):
             raise ValueError("keyword arguments are for a schedule given by name, "
                              f"not for the object {schedule!r}")
         return schedule
-    if schedule is None and not kwargs:
+    if schedule is None:
+        if kwargs:
+            raise ValueError(f"keyword arguments {sorted(kwargs)} are for a schedule given by "
+                             f"name, e.g. get('step', ...); schedule is None")
         return Constant()
     if isinstance(schedule, str) and schedule.lower() in _BY_NAME:
         cls, defaults, required = _BY_NAME[schedule.lower()]
+        accepted = inspect.signature(cls).parameters
+        unknown = sorted(name for name in kwargs if name not in accepted)
+        if unknown:
+            raise TypeError(f"schedule {schedule!r} ({cls.__name__}) takes no argument "
+                            f"{', '.join(unknown)}; it takes {', '.join(accepted) or 'none'}")
         missing = [name for name in required if name not in kwargs]
         if missing:
             raise ValueError(f"schedule {schedule!r} needs {', '.join(missing)}: "

@@ -134,6 +134,15 @@ def test_batch_callbacks_see_every_nth_batch_and_results_do_not_change():
     assert all(np.array_equal(a, b) for a, b in zip(with_cb.get_weights(), plain.get_weights()))
 
 
+def test_lambda_callback_checks_batch_frequency_even_without_on_batch_end():
+    with pytest.raises(ValueError, match="batch_frequency must be a positive int, got 0"):
+        gd.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: None, batch_frequency=0)
+    # a frequency for a function that was not given would silently do nothing
+    with pytest.raises(ValueError, match="batch_frequency=3 sets how often on_batch_end"):
+        gd.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: None, batch_frequency=3)
+    gd.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: None)  # the default is fine
+
+
 def test_initial_epoch_resumes_with_the_same_bits():
     X, y = blobs()
     whole = gd.MLP([4, 8, 3], seed=2)

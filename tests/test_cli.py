@@ -1,5 +1,6 @@
 """The command line: gdcore train (the main job), gdcore bench, gdcore config."""
 import gzip
+import io
 import re
 import struct
 import subprocess
@@ -205,6 +206,14 @@ def test_show_config_names_versions_openmp_and_threads(capsys):
     assert re.search(r"openmp: (on|OFF)", text)
     assert re.search(r"fit\(\) threads \(n_threads=None\): [1-9]", text)
     assert "openblas" in text.lower() or "blas" in text
+
+
+def test_show_config_writes_to_a_stream_and_refuses_a_file_name():
+    out = io.StringIO()
+    gdcore.show_config(file=out)
+    assert out.getvalue().startswith(f"gdcore {gdcore.__version__}\n")
+    with pytest.raises(TypeError, match="file must be a writable text stream .* got 'x.txt'"):
+        gdcore.show_config(file="x.txt")
 
 
 def _cpu_flags():

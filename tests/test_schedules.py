@@ -348,6 +348,13 @@ def test_get_errors():
         S.get(S.StepLR(2), gamma=0.5)
     with pytest.raises(ValueError, match="got 3"):
         S.get(3)
+    # arguments a name's class does not take, or arguments without a name, are named
+    with pytest.raises(TypeError, match=r"'constant' \(Constant\) takes no argument foo"):
+        S.get("constant", foo=1)
+    with pytest.raises(TypeError, match="no argument gama; it takes step_size, gamma, unit"):
+        S.get("step", gama=0.5)
+    with pytest.raises(ValueError, match=r"keyword arguments \['gamma'\] .* schedule is None"):
+        S.get(None, gamma=0.5)
 
 
 def test_repr():
