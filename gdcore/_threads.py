@@ -10,6 +10,8 @@ import contextlib
 import ctypes
 import os
 import numbers
+import threading
+import weakref
 
 from threadpoolctl import ThreadpoolController
 
@@ -107,4 +109,46 @@ def blas_info():
     return [info for info in _controller.info() if info.get("user_api") == "blas"]
 
 
+class _HeldAcrossFork:
+    """Stands in, in a forked child, for the lock of a model or optimizer that another thread of
+    the parent held at the fork. That thread does not exist in the child, so the lock would never
+    be released: every use of the object would hang. Its state may also be half-updated (a fork
+    in the middle of a batch's update), so it is refused instead, naming the way out."""
+
+    def __init__(self, owner):
+        self.owner = owner
+
+    def __enter__(self):
+        raise RuntimeError(
+            f"this {self.owner} was in use by another thread (training, or being read) when "
+            "this process was forked: that thread does not exist here and the state may be "
+            "half-updated. Load or build it again in this process, or fork before training.")
+
+    def __exit__(self, *exc_info):
+        return False
+
+
+_locked_objects = weakref.WeakValueDictionary()  # id -> model or optimizer with a _lock
+
+
+def new_lock(owner):
+    """The lock of a model or optimizer (``owner._lock``), registered so that a fork made while
+    another thread holds it leaves the child a clear error instead of a hang."""
+    _locked_objects[id(owner)] = owner
+    return threading.RLock()
+
+
+def _after_fork_in_child():
+    for owner in list(_locked_objects.values()):
+        lock = owner.__dict__.get("_lock")
+        if isinstance(lock, _HeldAcrossFork) or lock is None:
+            continue
+        if lock.acquire(blocking=False):  # free, or held by the thread that forked: it goes on
+            lock.release()
+        else:
+            owner.__dict__["_lock"] = _HeldAcrossFork(type(owner).__name__)
+
+
 _install_blas_thread_control()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _core, losses, optim, schedules
 from . import callbacks as callbacks_module
-from ._threads import blas_single_thread, resolve_n_threads, usable_cores
+from ._threads import blas_single_thread, new_lock, resolve_n_threads, usable_cores
 from ._validation import (check_non_negative_number, check_positive_int, check_seed, check_X,
                           check_y, finite_float)
 from .layers import NEGATIVE_SLOPE, ACTIVATIONS, Dense, Dropout, check_activation
@@ -250,7 +250,7 @@ class Sequential:
         self._step_optimizers = {}
         self._has_dropout = bool(rates.any())
         self._fast_step = None  # (key, optimizer, state, slots, version, Stepper) of train_step
-        self._lock = threading.RLock()
+        self._lock = new_lock(self)
         self.loss_ = None
         self.history_ = None
 
@@ -304,6 +304,7 @@ class Sequential:
     def __setstate__(self, state):
         model = Sequential.from_config(state["config"])
         self.__dict__.update(model.__dict__)
+        self._lock = new_lock(self)
         if state["params"].shape != self._params.shape:
             raise ValueError("pickled parameters do not match the pickled structure")
         self._params[...] = state["params"]

@@ -1,10 +1,10 @@
 """Optimizers. An optimizer holds hyperparameters and its per-parameter state; the update itself
 runs in the C core (csrc/gd_optim.c) over the model's flat parameter buffer, in place, with
 torch.optim's semantics and order of operations."""
-import threading
 
 import numpy as np
 
+from ._threads import new_lock
 from ._validation import finite_float
 
 # Codes of csrc/gd_types.h gd_optim_kind.
@@ -72,7 +72,7 @@ class Optimizer:
         # Held by a fit or train_step for its whole run, taken before the model's lock (one order
         # for every caller: no deadlock): two models training with one optimizer in two threads
         # take turns instead of stepping with each other's state.
-        self._lock = threading.RLock()
+        self._lock = new_lock(self)
 
     def __setattr__(self, name, value):
         check = self._checks.get(name)
@@ -133,7 +133,7 @@ class Optimizer:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self.__dict__["_lock"] = threading.RLock()
+        self.__dict__["_lock"] = new_lock(self)
 
     def __repr__(self):
         fields = ", ".join(f"{k}={v}" for k, v in self._fields().items())

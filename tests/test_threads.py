@@ -1,6 +1,10 @@
 """Python threads and processes around the OpenMP core: no interference, no hang."""
 import multiprocessing
+import os
+import signal
 import threading
+import time
+import warnings
 
 import numpy as np
 import pytest
@@ -70,6 +74,69 @@ def test_forked_children_train_after_the_parent_used_openmp():
     # results are bit-identical to the parent's multi-threaded ones
     assert same(children[0], parent)
     assert same(children[1], train(8))
+
+
+def _fork_and_report(child):
+    """Fork; in the child run child() and send back what it returns (or its exception's text);
+    in the parent return that text, failing after 60 s rather than hanging with the child."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns to pytest
+        try:
+            os.close(read_end)
+            try:
+                message = str(child())
+            except BaseException as exc:  # noqa: BLE001 - sent to the parent
+                message = f"{type(exc).__name__}: {exc}"
+            os.write(write_end, message.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    deadline = time.monotonic() + 60
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung")
+        time.sleep(0.01)
+    with os.fdopen(read_end) as pipe:
+        return pipe.read()
+
+
+def test_a_fork_while_another_thread_trains_refuses_that_model_in_the_child_instead_of_hanging():
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    x, y = X[:200], Y[:200]
+    busy, other = gd.MLP([40, 8, 4], seed=1), gd.MLP([40, 8, 4], seed=2)
+    shared_optimizer = gd.optim.Adam(lr=0.01)
+    inside_fit, may_finish = threading.Event(), threading.Event()
+
+    def hold(epoch, logs):  # fit holds the model's and the optimizer's locks around callbacks
+        inside_fit.set()
+        may_finish.wait(60)
+
+    trainer = threading.Thread(target=lambda: busy.fit(
+        x, y, optimizer=shared_optimizer, epochs=1, verbose=0,
+        callbacks=[gd.callbacks.LambdaCallback(on_epoch_end=hold)]))
+    trainer.start()
+    try:
+        assert inside_fit.wait(60)
+        expected = other.predict(x[:5])
+        with warnings.catch_warnings():  # Python 3.12+ warns about forking a threaded process
+            warnings.simplefilter("ignore", DeprecationWarning)
+            held = _fork_and_report(lambda: busy.predict(x[:5]))
+            held_optimizer = _fork_and_report(lambda: gd.MLP([40, 8, 4], seed=3).fit(
+                x, y, optimizer=shared_optimizer, epochs=1, verbose=0))
+            free = _fork_and_report(lambda: np.array_equal(other.predict(x[:5]), expected))
+    finally:
+        may_finish.set()
+        trainer.join()
+    assert held.startswith("RuntimeError: this MLP was in use by another thread"), held
+    assert "Load or build it again in this process" in held
+    assert held_optimizer.startswith("RuntimeError: this Adam was in use by another thread"), \
+        held_optimizer
+    assert free == "True"  # a model no thread held works in the child
+    assert busy.predict(x[:5]).shape == (5, 4)  # the parent's model is untouched by all this
 
 
 def test_small_matrix_bound_follows_the_openblas_core():
