@@ -193,13 +193,22 @@ def _snapshot(model, optimizer):
 
 
 def _write_zip(file, members):
-    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+    archive = zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+    try:
         for name, array in members:
             info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_DATE)
             info.compress_type = zipfile.ZIP_STORED
             info.external_attr = 0o644 << 16
             with archive.open(info, "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, array, version=(1, 0), allow_pickle=False)
+    except BaseException:
+        # The file is thrown away (see _atomic_write), so the archive is detached, not closed:
+        # after a Ctrl-C inside a member's close it still counts as writing, and close() (from a
+        # with-block, or later from the garbage collector) raised ValueError in place of the
+        # KeyboardInterrupt. Without its file, close() does nothing.
+        archive.fp = None
+        raise
+    archive.close()
 
 
 def _atomic_write(path, write):

@@ -5,6 +5,7 @@ resumed from a checkpoint giving the same bits (in this process and in a fresh o
 being a plain .npz with human-readable JSON, atomic saves, and every kind of malformed file
 refused with a ValueError naming the file. tests/test_io_fuzz.py fuzzes the loader.
 """
+import gc
 import io as stdio
 import json
 import os
@@ -1084,6 +1085,34 @@ def test_pickled_payloads_never_run(tmp_path, good, monkeypatch):
     with np.load(tmp_path / "bad.npz", allow_pickle=True) as archive:
         archive["params"]
     assert marker.exists()
+
+
+def test_an_interrupt_inside_a_members_close_is_raised_as_itself(tmp_path, monkeypatch):
+    """A Ctrl-C that lands in zipfile's member close leaves the archive "writing": closing it
+    then raised ValueError, which hid the KeyboardInterrupt, and the garbage collector's close
+    raised it again as an unraisable error."""
+    model = gd.MLP([3, 4, 2], seed=0)
+    model.save(tmp_path / "m.npz")
+    before = (tmp_path / "m.npz").read_bytes()
+    real_close = zipfile._ZipWriteFile.close
+    interrupted = []
+
+    def close_interrupted(member):
+        if not interrupted:
+            interrupted.append(True)  # not the member: the archive must be collectable
+            raise KeyboardInterrupt  # as a SIGINT raised on entry would
+        real_close(member)
+
+    monkeypatch.setattr(zipfile._ZipWriteFile, "close", close_interrupted)
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    with pytest.raises(KeyboardInterrupt):
+        gd.MLP([3, 4, 2], seed=1).save(tmp_path / "m.npz")
+    gc.collect()
+    monkeypatch.undo()
+    assert interrupted and not unraisable
+    assert os.listdir(tmp_path) == ["m.npz"]
+    assert (tmp_path / "m.npz").read_bytes() == before
 
 
 def test_an_interrupt_as_the_temporary_file_opens_leaves_nothing_behind(tmp_path, monkeypatch):
