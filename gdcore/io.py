@@ -181,9 +181,10 @@ def _snapshot(model, optimizer):
                                  "optimizer that trains this model, or call optimizer.reset() "
                                  "to save it without state")
         # A changed hyperparameter can change which buffers the optimizer keeps (SGD's momentum
-        # set to 0 or turned on): its next step starts the state afresh (Optimizer._state_for),
-        # so buffers that no longer match are saved as what they now are, no state.
-        if state and len(slots) == len(optimizer._slot_init()):
+        # turned on for the first time): its next step starts the state afresh
+        # (Optimizer._state_for), so buffers that no longer fit are saved as what they now are,
+        # no state.
+        if state and optimizer._slots_fit(len(slots)):
             state_meta = {"step": int(state["step"]), "n_slots": len(slots)}
             arrays += [(_SLOT.format(i), slot.astype(little, copy=True))
                        for i, slot in enumerate(slots)]
@@ -681,7 +682,7 @@ def _make_optimizer(opt_meta, n_slots):
     except (ValueError, TypeError) as exc:
         raise _Malformed(f"meta['optimizer'] does not describe a valid {cls.__name__}: "
                          f"{exc}") from None
-    if opt_meta["state"] is not None and len(optimizer._slot_init()) != n_slots:
+    if opt_meta["state"] is not None and not optimizer._slots_fit(n_slots):
         raise _Malformed(f"the saved {cls.__name__} has {n_slots} state buffers, its "
                          f"hyperparameters need {len(optimizer._slot_init())}")
     return optimizer

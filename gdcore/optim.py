@@ -105,7 +105,7 @@ class Optimizer:
         creates its momentum buffer)."""
         state = self.state
         slots = state.get("slots")
-        fits = (slots is not None and len(slots) == len(self._slot_init())
+        fits = (slots is not None and self._slots_fit(len(slots))
                 and all(s.shape == (model.n_params,) and s.dtype == model.dtype for s in slots))
         if state.get("owner") is None and fits and "step" in state:
             state["owner"] = model  # an unpickled optimizer resumes with the first model it meets
@@ -115,6 +115,10 @@ class Optimizer:
                          slots=[np.full(model.n_params, value, dtype=model.dtype)
                                 for value in self._slot_init()])
         return state
+
+    def _slots_fit(self, n_slots):
+        """Whether state with n_slots buffers goes on with the current hyperparameters."""
+        return n_slots == len(self._slot_init())
 
     def slots(self, model):
         """The three state-buffer arguments of the C core (None where unused)."""
@@ -150,6 +154,9 @@ class SGD(Optimizer):
         v ← momentum·v + (1 − dampening)·g     (later steps; only when momentum ≠ 0)
         p ← p − lr·(g + momentum·v)            (nesterov)
         p ← p − lr·v                           (otherwise; p − lr·g when momentum = 0)
+
+    The first step is the first with momentum ≠ 0. A velocity is kept, unused, while momentum is
+    set to 0 and goes on when it returns, as torch's momentum buffer does.
 
     Full-batch, stochastic or mini-batch gradient descent is chosen by ``batch_size`` in fit.
 
@@ -198,6 +205,11 @@ class SGD(Optimizer):
 
     def _slot_init(self):
         return [0.0] if self.momentum != 0 else []
+
+    def _slots_fit(self, n_slots):
+        # As torch's momentum_buffer: a velocity outlives a spell at momentum 0 (unused then)
+        # and goes on when momentum returns; only one never created starts from v = g.
+        return n_slots == 1 if self.momentum != 0 else n_slots in (0, 1)
 
 
 class Adam(Optimizer):

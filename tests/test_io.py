@@ -347,10 +347,12 @@ def test_save_and_load_agree_on_the_step_count(tmp_path):
 
 
 @pytest.mark.parametrize("before, after", [(0.9, 0.0), (0.0, 0.9)])
-def test_sgd_momentum_changed_after_training_saves_a_fresh_state(tmp_path, digits, before, after):
-    """The velocity means nothing once momentum changes from or to 0 (torch ignores it, and
-    the next step starts the state afresh): saved as no state, the file loads and training
-    continues exactly as it would have without the save."""
+def test_sgd_momentum_changed_after_training_saves_what_the_next_step_uses(tmp_path, digits,
+                                                                          before, after):
+    """Momentum turned on for the first time starts the velocity afresh (saved as no state);
+    momentum set to 0 keeps the velocity, unused until momentum returns, as torch's buffer
+    (saved). Either way the file loads and training continues exactly as without the save,
+    momentum back on included."""
     X, y = digits
     model = gd.MLP([64, 12, 10], seed=3)
     opt = gd.optim.SGD(lr=0.05, momentum=before)
@@ -360,12 +362,15 @@ def test_sgd_momentum_changed_after_training_saves_a_fresh_state(tmp_path, digit
     path = tmp_path / "m.npz"
     model.save(path, optimizer=opt)
     loaded, loaded_opt = gio.load(path, with_optimizer=True)
-    assert loaded_opt.momentum == after and loaded_opt.state == {}
+    assert loaded_opt.momentum == after
+    assert (len(loaded_opt.state["slots"]) == 1) if before else loaded_opt.state == {}
     for i in range(72, 240, 24):
+        if i == 168:
+            opt.momentum = loaded_opt.momentum = 0.9
         model.train_step(X[i:i + 24], y[i:i + 24], optimizer=opt)
         loaded.train_step(X[i:i + 24], y[i:i + 24], optimizer=loaded_opt)
     assert np.array_equal(loaded._params, model._params)
-    assert loaded_opt.state["step"] == opt.state["step"] == 7
+    assert loaded_opt.state["step"] == opt.state["step"] == (10 if before else 7)
 
 
 def test_save_refuses_non_finite_weights_set_through_a_layer(tmp_path):
