@@ -428,7 +428,7 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
           const int64_t[::1] perm,
           int64_t batch_size, int64_t first_batch, int64_t end_batch, real[::1] work not None,
           bint interruptible=False, uint64_t dropout_seed=0, real[::1] shard_work=None,
-          dict state=None):
+          dict state=None, double loss_start=0, double correct_start=0):
     """Run batches [first_batch, end_batch) of an epoch over perm with the GIL released.
 
     loss = (kind, delta, l1, l2); opt = gdcore.optim's spec tuple, or None for no update (then
@@ -437,8 +437,10 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
     where unused). With perm None, one batch of all of X. interruptible: catch SIGINT (main
     thread only) and stop between batches. dropout_seed: key of the epoch's dropout masks (with
     perm None, of the one batch). Returns (status, loss_sum, correct, step, bad_batch):
-    loss_sum = Σ batch_loss·batch_rows, correct = rows classified right; on GD_INTERRUPTED
-    bad_batch is the first batch not run. shard_work: benchmark only (benches/bench_reduction.py),
+    loss_sum = loss_start + Σ batch_loss·batch_rows, correct = correct_start + rows classified
+    right (an epoch run in slices passes the sums so far: they are added up batch by batch, in
+    one order, however the epoch is sliced); on GD_INTERRUPTED bad_batch is the first batch not
+    run. shard_work: benchmark only (benches/bench_reduction.py),
     n_threads × network.shard_work_len elements: weight gradients summed from per-thread partials
     in the order the threads finish (see gd_ctx), so the bits depend on timing. state: the
     optimizer's state dict, whose "step" this call sets before it returns (see _store_step).
@@ -453,7 +455,8 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
     cdef gd_state_f32 state32
     cdef gd_state_f64 state64
     cdef gd_status status
-    cdef double loss_sum = 0, batch_loss = 0, correct = 0, lr = 0
+    cdef double loss_sum = loss_start, batch_loss = 0, correct = correct_start, batch_correct = 0
+    cdef double lr = 0
     cdef int64_t bad_batch = -1
     cdef const int64_t *perm_ptr = NULL
     cdef const double *lrs_ptr = NULL
@@ -519,12 +522,13 @@ def train(Network network, int n_threads, loss, opt, double[::1] lrs, real[::1] 
             if real is float:
                 status = gd_batch_step_f32(&ctx, &network.net, &loss_spec, opt_ptr, lr, &data32, NULL,
                                            data32.n, dropout_seed, &state32, &work[0], work.shape[0], &batch_loss,
-                                           &correct)
+                                           &batch_correct)
             else:
                 status = gd_batch_step_f64(&ctx, &network.net, &loss_spec, opt_ptr, lr, &data64, NULL,
                                            data64.n, dropout_seed, &state64, &work[0], work.shape[0], &batch_loss,
-                                           &correct)
-            loss_sum = batch_loss * X.shape[0]
+                                           &batch_correct)
+            loss_sum += batch_loss * X.shape[0]
+            correct += batch_correct
         else:
             if real is float:
                 status = gd_train_batches_f32(&ctx, &network.net, &loss_spec, opt_ptr, lrs_ptr,

@@ -405,12 +405,12 @@ class Sequential:
         frequencies = [progress.batches_per_update()] + [cb.batch_frequency for cb in batch_callbacks]
         while first < n_batches:
             end = min([n_batches] + [(first // f + 1) * f for f in frequencies])
-            status, part, part_correct, _, bad_batch = _core.train(
+            # the sums go on in C, so the epoch's loss has the same bits however it is sliced
+            status, loss_sum, correct, _, bad_batch = _core.train(
                 self._network, n_threads, loss_spec, opt_spec, lrs, self._params, self._grads,
                 slots, state["step"], X, y_real, y_index, weights, perm, batch_size, first, end,
-                work, interruptible, _dropout_key(seed, epoch), state=state)
-            loss_sum += part
-            correct += part_correct
+                work, interruptible, _dropout_key(seed, epoch), state=state,
+                loss_start=loss_sum, correct_start=correct)
             if status == _core.INTERRUPTED:
                 # Stopped between two batches: the model is consistent, history_ holds the
                 # finished epochs.

@@ -134,6 +134,23 @@ def test_batch_callbacks_see_every_nth_batch_and_results_do_not_change():
     assert all(np.array_equal(a, b) for a, b in zip(with_cb.get_weights(), plain.get_weights()))
 
 
+def test_the_epoch_loss_has_the_same_bits_however_the_epoch_is_sliced():
+    """A batch callback runs the epoch in slices of C calls; the epoch loss was the sum of the
+    slices' sums, a float64 order of its own (1.1735614625178221 vs ...822): logs, and so
+    EarlyStopping on the training loss, changed with a callback or a progress bar."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(301, 12)), rng.normal(size=(301, 2))
+
+    def history(callbacks):
+        model = gd.MLP([12, 20, 2], activation="tanh", dtype="float64", seed=0)
+        return model.fit(X, y, loss="mse", optimizer=gd.optim.SGD(lr=0.01), epochs=2,
+                         batch_size=1, seed=1, verbose=0, callbacks=callbacks).history["loss"]
+
+    sliced = [gd.callbacks.LambdaCallback(on_batch_end=lambda b, logs: None, batch_frequency=k)
+              for k in (2, 7)]
+    assert history([]) == history(sliced[:1]) == history(sliced)
+
+
 def test_lambda_callback_checks_batch_frequency_even_without_on_batch_end():
     with pytest.raises(ValueError, match="batch_frequency must be a positive int, got 0"):
         gd.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: None, batch_frequency=0)
