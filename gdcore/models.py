@@ -293,13 +293,15 @@ class Sequential:
         return Sequential(layers, dtype=config.get("dtype", "float32"), seed=config.get("seed", 0))
 
     def __getstate__(self):
-        """Pickle: structure, parameters and the loss of the last fit; not the scratch buffers,
-        the lock or the C network (rebuilt on load). Waits for a fit running in another thread,
-        as get_weights does: never a copy taken in the middle of an update."""
+        """Pickle: structure, parameters, the loss of the last fit and the optimizers train_step
+        was given by name (their state too); not the scratch buffers, the lock or the C network
+        (rebuilt on load). Waits for a fit running in another thread, as get_weights does: never
+        a copy taken in the middle of an update."""
         with self._lock:
             return {"config": self.get_config(), "params": self._params.copy(),
                     "loss": self.loss_, "history": self.history_,
-                    "rng": self._rng.bit_generator.state}
+                    "rng": self._rng.bit_generator.state,
+                    "step_optimizers": dict(self._step_optimizers)}
 
     def __setstate__(self, state):
         model = Sequential.from_config(state["config"])
@@ -311,6 +313,8 @@ class Sequential:
         self.loss_ = state["loss"]
         self.history_ = state["history"]
         self._rng.bit_generator.state = state["rng"]
+        # train_step's optimizers given by name, state included: a copy steps on as the original
+        self._step_optimizers = state.get("step_optimizers", {})
 
     def save(self, path, optimizer=None):
         """Save structure, parameters, generator state, last loss and, when given, the
@@ -662,7 +666,8 @@ class Sequential:
         """One gradient step on the batch (X, y), in place. Returns the batch loss before the step.
 
         ``optimizer`` given by name is created once per model and name and then reused, so its
-        momentum carries over between calls; pass an Optimizer object to control it.
+        momentum carries over between calls, and to pickled or copied models; pass an Optimizer
+        object to control it, or to save it (``save`` writes only the optimizer it is given).
 
         Repeated calls with the same loss, optimizer, penalties and thread count take a fast
         path (a few microseconds above the C step) when X is a C-contiguous array of the

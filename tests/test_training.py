@@ -1,6 +1,8 @@
 """Training end to end: bit-identical results for any thread count, learning XOR, the digits and
 a regression, validation history, probabilities, the GIL released during fit, weight access."""
+import copy
 import math
+import pickle
 import threading
 import time
 
@@ -370,6 +372,25 @@ def test_pickle_round_trip_keeps_structure_weights_and_loss():
     assert not np.array_equal(clone.predict(X), model.predict(X))
     with pytest.raises(ValueError, match="config"):
         gd.Sequential.from_config({"layers": [{"n_in": 2}]})
+
+
+@pytest.mark.parametrize("copy_model", [lambda m: pickle.loads(pickle.dumps(m)), copy.deepcopy],
+                         ids=["pickle", "deepcopy"])
+@pytest.mark.parametrize("name", ["adam", "rmsprop", "adagrad"])
+def test_a_copied_model_steps_on_with_train_steps_optimizer_given_by_name(copy_model, name):
+    """train_step keeps an optimizer given by name per model; a copy started it afresh (step 0,
+    zero moments) where the original went on."""
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(64, 8)).astype(np.float32), rng.integers(0, 3, 64)
+    model = gd.MLP([8, 16, 3], seed=0)
+    for i in range(4):
+        model.train_step(X[8 * i:8 * i + 8], y[8 * i:8 * i + 8], optimizer=name)
+    clone = copy_model(model)
+    for i in range(4, 8):
+        rows = slice(8 * i, 8 * i + 8)
+        assert clone.train_step(X[rows], y[rows], optimizer=name) == \
+            model.train_step(X[rows], y[rows], optimizer=name)
+    np.testing.assert_array_equal(clone._params, model._params)
 
 
 def test_read_only_inputs_train_and_predict():
