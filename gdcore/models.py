@@ -22,6 +22,15 @@ _STEP_OVERFLOW = ("train_step: the update took a weight past the range of {}; th
 _PREDICT_CHUNK_ROWS = 128  # csrc/gd_train.c GD_PREDICT_ROWS: one chunk runs without threads
 
 
+def epoch_log_keys(accuracy, validation, skipped_batches=False):
+    """The keys of every epoch's logs in fit (its History, callbacks and schedule monitors):
+    loss, accuracy for class targets, both again as val_* with validation data, seconds, lr,
+    and skipped_batches under on_divergence="ignore"."""
+    scores = ["loss"] + (["accuracy"] if accuracy else [])
+    keys = set(scores) | {"seconds", "lr"} | ({"skipped_batches"} if skipped_batches else set())
+    return keys | ({"val_" + k for k in scores} if validation else set())
+
+
 class DivergenceError(FloatingPointError):
     """The training loss became NaN or infinite. ``epoch`` and ``batch`` say where (0-based);
     the update of that batch was not applied."""
@@ -881,10 +890,7 @@ class Sequential:
         # every epoch's logs hold these keys: a schedule or callback monitoring another one is
         # refused now, before any weight moves, not after the first epoch
         with_accuracy = y_index is not None or loss.name == "binary_cross_entropy"
-        scores = ["loss"] + (["accuracy"] if with_accuracy else [])
-        log_keys = set(scores) | {"seconds", "lr"}
-        log_keys |= {"skipped_batches"} if on_divergence == "ignore" else set()
-        log_keys |= {"val_" + k for k in scores} if validation is not None else set()
+        log_keys = epoch_log_keys(with_accuracy, validation is not None, on_divergence == "ignore")
         if schedule.monitor is not None and schedule.monitor not in log_keys:
             raise callbacks_module._missing_key("schedule", schedule.monitor, log_keys)
         for callback in callbacks:

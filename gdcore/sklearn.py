@@ -64,7 +64,7 @@ from . import losses, optim, schedules
 from .layers import check_activation
 from ._threads import resolve_n_threads
 from ._validation import check_real
-from .models import MLP, DivergenceError
+from .models import MLP, DivergenceError, epoch_log_keys
 
 __all__ = ["GDClassifier", "GDRegressor"]
 
@@ -201,6 +201,12 @@ class _BaseGD(BaseEstimator):
         if monitor is not None and monitor.startswith("val_") and not st.early_stopping:
             raise ValueError(f"learning_rate monitors {monitor!r}, which needs the validation "
                              "split of early_stopping=True (or a schedule that monitors 'loss')")
+        # Sequential.fit refuses a monitor its epoch logs lack ('accuracy' for a regressor), but
+        # only after _fit has reset the estimator: refuse it here, with the logs fit will write
+        keys = epoch_log_keys(isinstance(self, ClassifierMixin), st.early_stopping)
+        if monitor is not None and monitor not in keys:
+            raise ValueError(f"learning_rate monitors {monitor!r}, which is not in the epoch logs "
+                             f"of {type(self).__name__}'s fit: they have {sorted(keys)}")
         return st
 
     def _check_solver_params(self):
@@ -329,10 +335,25 @@ class _BaseGD(BaseEstimator):
                                                  ensure_non_negative=True)
         targets, weights, labels, n_outputs = self._targets(y, sample_weight, first_pass,
                                                             incremental, classes, st)
-        if weights is not None and not np.isfinite(weights).all():
-            raise ValueError("sample_weight times class_weight overflows: scale them down")
-        if weights is not None and not np.sum(weights) > 0:
-            raise ValueError("sample_weight and class_weight give every sample weight zero")
+        # Sequential.fit refuses what follows too, but only after _fit has replaced the network:
+        # each check runs here first, so that a refused fit changes nothing.
+        if labels is None:  # regression targets, finite in float64, may overflow a float32
+            with np.errstate(over="ignore"):  # network (fit's check_y converts them)
+                overflows = ~np.isfinite(targets.astype(st.dtype, copy=False))
+            if overflows.any():
+                raise ValueError(f"y holds {targets[overflows][0]:g}, beyond the range of "
+                                 f"{st.dtype.name}, the network's dtype: scale y down or use "
+                                 "dtype='float64'")
+        if weights is not None:  # each weight is finite, their sum may not be (fit's check)
+            with np.errstate(over="ignore"):
+                total = np.sum(weights)
+            what = ("sample_weight times class_weight"
+                    if getattr(self, "class_weight", None) is not None else "sample_weight")
+            if not np.isfinite(total):
+                raise ValueError(f"{what} sums to infinity (the sum overflows float64): scale "
+                                 "the weights down, only their ratios matter")
+            if not total > 0:
+                raise ValueError("sample_weight and class_weight give every sample weight zero")
         if not first_pass:
             self._check_structure(X.shape[1], n_outputs, st)
         rng = check_random_state(self.random_state)

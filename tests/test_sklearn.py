@@ -16,13 +16,15 @@ from numpy.testing import assert_allclose, assert_array_equal
 pytest.importorskip("sklearn", minversion="1.6")
 
 from sklearn.base import clone  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning, DataConversionWarning  # noqa: E402
+from sklearn.exceptions import (ConvergenceWarning, DataConversionWarning,  # noqa: E402
+                                NotFittedError)
 from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
 from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.class_weight import compute_sample_weight  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+from sklearn.utils.validation import check_is_fitted  # noqa: E402
 
 import gdcore as gd  # noqa: E402
 from gdcore.models import Sequential  # noqa: E402
@@ -483,6 +485,7 @@ SMALL = dict(hidden_layer_sizes=(4,), max_iter=5, random_state=0, n_threads=1)
 X40 = np.random.default_rng(0).normal(size=(40, 3))
 ABCD, XY, SIGN = np.array(list("abcd") * 10), np.array(list("xy") * 20), X40[:, 0] > 0
 ZERO_BUT_6 = np.isin(np.arange(40), [5, 13, 18, 22, 24, 30]).astype(float)  # validation: all 0
+Y_1E39 = np.where(np.arange(40) == 0, 1e39, X40[:, 0])  # finite, but inf in float32
 REFUSED_REFITS = {  # name: (estimator, first fit's y, refit's (params, X, y, sample_weight))
     "too_many_layers": (GDClassifier, ABCD, (dict(hidden_layer_sizes=(1,) * 100), X40, XY,
                                              None)),
@@ -497,6 +500,18 @@ REFUSED_REFITS = {  # name: (estimator, first fit's y, refit's (params, X, y, sa
     "features_and_weights": (GDRegressor, X40[:, 0], ({}, X40[:, :2], X40[:, 0], -np.ones(40))),
     "regressor_zero_weight_validation": (GDRegressor, X40[:, 0], (
         dict(early_stopping=True, random_state=1), X40, X40[:, 0], ZERO_BUT_6)),
+    # y finite in float64 but beyond float32, the new network's dtype (dtype, or float32 X)
+    "regressor_y_beyond_float32": (GDRegressor, X40[:, 0], (dict(dtype="float32"), X40,
+                                                            Y_1E39, None)),
+    "regressor_y_beyond_float32_X": (GDRegressor, X40[:, 0], ({}, X40.astype(np.float32),
+                                                              Y_1E39, None)),
+    # each weight finite, their sum not
+    "weights_sum_overflows": (GDClassifier, ABCD, ({}, X40, ABCD, np.full(40, 1e308))),
+    "regressor_weights_sum_overflows": (GDRegressor, X40[:, 0], ({}, X40, X40[:, 0],
+                                                                 np.full(40, 1e308))),
+    "regressor_monitors_accuracy": (GDRegressor, X40[:, 0], (
+        dict(learning_rate=gd.schedules.ReduceLROnPlateau(monitor="accuracy")), X40, X40[:, 0],
+        None)),
 }
 
 
@@ -544,6 +559,53 @@ def test_class_weight_values_and_keys_are_checked_naming_class_weight():
             GDClassifier(class_weight=class_weight, **SMALL).fit(X, labels)
     zero = GDClassifier(class_weight={"ant": 0.0}, **SMALL).fit(X, labels)  # 0 is allowed
     assert zero.n_iter_ == SMALL["max_iter"]
+
+
+@pytest.mark.parametrize("how", ["fit", "warm_start", "partial_fit"])
+def test_refused_y_or_weights_leave_a_float32_network_as_it_was(how):
+    """y beyond float32 and weights whose sum overflows are refused, naming y or sample_weight,
+    before the estimator changes (Sequential.fit would refuse them only after the reset)."""
+    for make, y in [(GDRegressor, X40[:, 0]), (GDClassifier, ABCD)]:
+        est = make(**dict(SMALL, dtype="float32")).fit(X40, y)
+        before, prediction = fitted_state(est), est.predict(X40)
+        refit = est.partial_fit if how == "partial_fit" else \
+            est.set_params(warm_start=how == "warm_start").fit
+        refusals = [(dict(sample_weight=np.full(40, 1e308)), "sample_weight sums to infinity")]
+        if make is GDRegressor:
+            refusals.append(({}, r"y holds 1e\+39, beyond the range of float32"))
+        for kwargs, match in refusals:
+            with pytest.raises(ValueError, match=match):
+                refit(X40, Y_1E39 if "sample_weight" not in kwargs else y, **kwargs)
+            after = fitted_state(est)
+            np.testing.assert_equal(after[:2], before[:2])
+            assert all(a is b for a, b in zip(after[2], before[2]))
+            assert_array_equal(est.predict(X40), prediction)
+
+
+def test_refused_first_partial_fit_leaves_the_estimator_unfitted():
+    """A first partial_fit refused for y beyond float32 or weights summing to infinity sets
+    nothing: the estimator is not fitted (it used to predict with an untrained network)."""
+    for est, y, kwargs in [
+            (GDRegressor(**dict(SMALL, dtype="float32")), Y_1E39, {}),
+            (GDRegressor(**SMALL), X40[:, 0], dict(sample_weight=np.full(40, 1e308))),
+            (GDClassifier(**SMALL), ABCD, dict(classes=list("abcd"),
+                                               sample_weight=np.full(40, 1e308)))]:
+        with pytest.raises(ValueError, match="y holds|sample_weight sums"):
+            est.partial_fit(X40, y, **kwargs)
+        assert vars(est) == vars(clone(est))
+        with pytest.raises(NotFittedError):
+            check_is_fitted(est)
+
+
+def test_schedule_monitoring_a_missing_log_is_refused_naming_learning_rate():
+    plateau = gd.schedules.ReduceLROnPlateau
+    for est, y, monitor in [(GDRegressor(**SMALL), X40[:, 0], "accuracy"),
+                            (GDRegressor(**SMALL, early_stopping=True), X40[:, 0], "val_accuracy"),
+                            (GDClassifier(**SMALL), ABCD, "val_loss_typo")]:
+        with pytest.raises(ValueError, match=f"learning_rate monitors '{monitor}'"):
+            est.set_params(learning_rate=plateau(monitor=monitor)).fit(X40, y)
+        assert not hasattr(est, "model_")
+    GDClassifier(**SMALL, learning_rate=plateau(monitor="accuracy")).fit(X40, ABCD)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
