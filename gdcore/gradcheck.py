@@ -1,7 +1,8 @@
 """gdcore.check_gradients: compare a model's backprop with central differences."""
 import numpy as np
 
-from ._validation import check_seed, finite_float
+from . import losses
+from ._validation import check_seed, check_X, check_y, finite_float
 from .models import Sequential
 
 
@@ -49,7 +50,10 @@ def check_gradients(model, X, y, loss="mse", *, l1=0.0, l2=0.0, eps=1e-6, max_pa
     config = dict(model.get_config(), dtype="float64")
     probe = Sequential.from_config(config)
     probe._params[...] = model._params
-    X = np.asarray(X, dtype=np.float64)
+    # checked as loss_and_grad checks them, once, in the probe's float64
+    loss = losses.get(loss)
+    X = check_X(X, probe.n_inputs, np.float64)
+    y = check_y(y, loss, X.shape[0], probe.n_outputs, np.float64)
 
     _, grads = probe.loss_and_grad(X, y, loss=loss, l1=l1, l2=l2, n_threads=1)
     analytic = np.concatenate([np.concatenate([dW.ravel(), db]) for dW, db in grads])

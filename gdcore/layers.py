@@ -1,7 +1,7 @@
 """Layers. A Dense layer's parameters are NumPy views into its model's one flat buffer."""
 import numpy as np
 
-from ._validation import check_non_negative_number, finite_float
+from ._validation import _all_finite, _as_array, check_non_negative_number, finite_float
 
 #: Activation names and their codes in the C core (csrc/gd_types.h, gd_act).
 ACTIVATIONS = {"identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5}
@@ -30,6 +30,19 @@ def _check_size(value, name):
             or not 1 <= value <= 2**31 - 1:
         raise ValueError(f"{name} must be a positive int below 2**31, got {value!r}")
     return int(value)
+
+
+def _check_param(name, value, shape, dtype):
+    """``value`` as a finite array of ``shape`` in ``dtype``, or an error naming ``name``."""
+    array = _as_array(value, name)
+    if array.shape != shape or array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a numeric array of shape {shape}, got "
+                         f"{array.dtype} of shape {array.shape}")
+    with np.errstate(over="ignore"):  # an overflow to inf is reported just below
+        array = array.astype(dtype, copy=False)
+    if not _all_finite(array):
+        raise ValueError(f"{name} contains NaN or infinity (in {array.dtype})")
+    return array
 
 
 def _check_init(init):
@@ -85,16 +98,13 @@ class Dense:
             # W and b are views of the model's parameters; rebinding them to another array
             # would leave the model training weights that get_weights no longer shows
             view = self.__dict__[name]
-            array = np.asarray(value)
-            if array.shape != view.shape or array.dtype.kind not in "biuf":
-                raise ValueError(f"{name} must be a numeric array of shape {view.shape}, got "
-                                 f"{array.dtype} of shape {array.shape}")
-            with np.errstate(over="ignore"):
-                array = array.astype(view.dtype)
-            if not np.isfinite(array).all():
-                raise ValueError(f"{name} contains NaN or infinity (in {view.dtype})")
-            view[...] = array
+            view[...] = _check_param(name, value, view.shape, view.dtype)
             return
+        if name in ("W", "b") and value is not None:
+            # not yet in a model: the model creates and initializes both (see _bind); an array
+            # set here would not be the model's, and get_weights would not show it
+            raise AttributeError(f"{name} is None until the layer is in a model, which creates "
+                                 f"it: build the model, then assign layer.{name}")
         if name in self._CHECKS:
             if in_model:
                 raise AttributeError(f"{name} is fixed once the layer is in a model, which built "
@@ -102,6 +112,10 @@ class Dense:
                                      f"Dense(..., {name}=...)")
             value = self._CHECKS[name](value)
         object.__setattr__(self, name, value)
+
+    def _bind(self, W, b):
+        """Make W and b the views of a model's parameters (Sequential calls this once)."""
+        self.__dict__.update(W=W, b=b)
 
     def __init__(self, n_in, n_out, activation="identity", *, init="auto", l1=0.0, l2=0.0):
         self.n_in = n_in

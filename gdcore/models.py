@@ -247,8 +247,8 @@ class Sequential:
         offset = 0
         for layer in dense:
             n_w = layer.n_in * layer.n_out
-            layer.W = self._params[offset:offset + n_w].reshape(layer.n_in, layer.n_out)
-            layer.b = self._params[offset + n_w:offset + n_w + layer.n_out]
+            layer._bind(self._params[offset:offset + n_w].reshape(layer.n_in, layer.n_out),
+                        self._params[offset + n_w:offset + n_w + layer.n_out])
             self._grad_views.append((self._grads[offset:offset + n_w].reshape(layer.n_in, layer.n_out),
                                      self._grads[offset + n_w:offset + n_w + layer.n_out]))
             offset += n_w + layer.n_out

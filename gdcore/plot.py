@@ -9,7 +9,7 @@ from typing import Any, List, NamedTuple
 
 import numpy as np
 
-from ._validation import check_positive_int, check_seed, check_X, finite_float
+from ._validation import _as_real_array, check_positive_int, check_seed, check_X, finite_float
 
 _MATPLOTLIB_MISSING = "gdcore.plot needs matplotlib: pip install 'gdcore[plot]'"
 _LOG_SCALE_RATIO = 30.0  # max/min above which loss axes and contour levels go logarithmic
@@ -58,6 +58,19 @@ def _log_axis(axis):
 
 
 # ---------------------------------------------------------------------- loss curve
+def _history_series(values, key):
+    """``values[key]`` as a 1-D float64 array (None when absent); refuses non-numbers, naming
+    history and the key."""
+    if values.get(key) is None:
+        return None
+    name = f"history[{key!r}]"
+    series = _as_real_array(values[key], name)
+    if series.ndim != 1:
+        raise ValueError(f"{name} must be a list of numbers, one per epoch, got shape "
+                         f"{series.shape}")
+    return series.astype(np.float64)
+
+
 def loss_curve(history, path=None, ax=None):
     """Training (and validation) loss per epoch, with the learning rate on a second axis.
 
@@ -86,8 +99,8 @@ def loss_curve(history, path=None, ax=None):
     values = history.history if hasattr(history, "history") else history
     if not isinstance(values, dict):
         raise TypeError(f"history must be a gdcore.History or a dict, got {type(history).__name__}")
-    loss = np.asarray(values.get("loss", []), dtype=np.float64)
-    if loss.ndim != 1 or loss.size == 0:
+    loss = _history_series(values, "loss")
+    if loss is None or loss.size == 0:
         raise ValueError("history has no 'loss' values to plot")
     n_epochs = loss.size
     epoch_index = getattr(history, "epoch", None)
@@ -105,9 +118,8 @@ def loss_curve(history, path=None, ax=None):
     handles = [ax.plot(epochs, loss, color="C0", marker=marker, markersize=3.5, lw=1.8,
                        label="training loss")[0]]
     curves = [loss]
-    val_loss = values.get("val_loss")
-    if val_loss is not None and len(val_loss) == n_epochs:
-        val_loss = np.asarray(val_loss, dtype=np.float64)
+    val_loss = _history_series(values, "val_loss")
+    if val_loss is not None and val_loss.size == n_epochs:
         handles += ax.plot(epochs, val_loss, color="C1", marker=marker, markersize=3.5, lw=1.8,
                            label="validation loss")
         curves.append(val_loss)
@@ -131,9 +143,8 @@ def loss_curve(history, path=None, ax=None):
         ax.set_xlim(epochs[0], epochs[-1])
     ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
 
-    lr = values.get("lr")
-    if lr is not None and len(lr) == n_epochs:
-        lr = np.asarray(lr, dtype=np.float64)
+    lr = _history_series(values, "lr")
+    if lr is not None and lr.size == n_epochs:
         lr_ax = ax.twinx()
         handles += lr_ax.plot(epochs, lr, color="0.45", ls="--", lw=1.3, marker=marker,
                               markersize=2.5, label="learning rate (right axis)")

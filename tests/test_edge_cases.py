@@ -95,3 +95,30 @@ def test_huge_and_tiny_inputs_stay_finite_or_refuse(dtype):
         with pytest.raises(ValueError, match="after conversion to float32"):
             model.predict(np.full((2, 2), 1e300))
     assert len(before) == 4
+
+
+def test_layer_arrays_are_checked_in_a_model_and_out_of_one():
+    """A ragged list assigned to layer.W leaked NumPy's "inhomogeneous shape" error; a Dense not
+    yet in a model took anything as W (then Sequential called it "already belongs to a model"),
+    and a b set before the model took it over stayed apart from the model's bias: W and b are
+    the model's, and assigning them before there is one is refused."""
+    model = gd.MLP([3, 4, 2], seed=0)
+    layer = model.layers[0]
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r"^W cannot be read as a rectangular array"):
+        layer.W = [[1, 2, 3, 4], [1, 2]]
+    with pytest.raises(ValueError, match=r"^b cannot be read as a rectangular array"):
+        layer.b = [[1, 2], [1]]
+    for w, w0 in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, w0)
+
+    free = gd.Dense(3, 4)
+    for name, value in (("W", "garbage"), ("W", np.ones((3, 4))), ("b", np.zeros(4))):
+        with pytest.raises(AttributeError, match=f"^{name} is None until the layer is in a "
+                                                 f"model, .* then assign layer.{name}"):
+            setattr(free, name, value)
+        assert free.W is None and free.b is None
+    model = gd.Sequential([free])  # the refusals left it free
+    assert np.shares_memory(free.W, model._params) and np.shares_memory(free.b, model._params)
+    free.b = np.ones(4)  # in the model now: copied into its parameters
+    np.testing.assert_array_equal(model.get_weights()[1], np.ones(4))

@@ -5,6 +5,8 @@ Inputs and targets are placed away from every kink (relu at 0, |W| at 0 for l1, 
 and at delta for huber, zero margins for hinge) and each test asserts that it is, so the central
 difference is the derivative.
 """
+import warnings
+
 import numpy as np
 import pytest
 
@@ -237,3 +239,39 @@ def test_loss_and_grad_returns_copies_and_does_not_touch_the_optimizer_state():
     again = model.loss_and_grad(X1, y, loss="cross_entropy")
     assert again[0] == value1
     np.testing.assert_array_equal(again[1][0][0], saved[0][0])
+
+
+# a float64 model, so that loss_and_grad's messages are those of check_gradients' float64 probe
+BAD_X = {"complex": lambda X: X + 1j,
+         "strings": lambda X: np.array([["a"] * 3] * len(X)),
+         "ragged": lambda X: [[1.0, 2.0, 3.0], [1.0, 2.0]],
+         "int beyond float64": lambda X: [[2**1100, 1, 1]] * len(X),
+         "None": lambda X: None,
+         "NaN": lambda X: np.where(X > 1, np.nan, X),
+         "wrong width": lambda X: X[:, :2]}
+BAD_Y = {"complex": lambda y: y + 1j, "strings": lambda y: np.array(["a"] * len(y)),
+         "ragged": lambda y: [[0, 1], [1]], "None": lambda y: None,
+         "too short": lambda y: y[:5], "out of range": lambda y: y + 5}
+
+
+@pytest.mark.parametrize("case", [("X", name) for name in BAD_X] + [("y", name) for name in BAD_Y])
+def test_check_gradients_refuses_what_loss_and_grad_refuses(case):
+    """check_gradients read X with a bare np.asarray(X, dtype=float64): complex X lost its
+    imaginary part with only a ComplexWarning, and strings, ragged lists, huge ints and None
+    raised NumPy errors that did not name X."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(10, 3)), rng.integers(0, 2, 10)
+    model = gd.MLP([3, 4, 2], dtype="float64", seed=0)
+    which, name = case
+    if which == "X":
+        X = BAD_X[name](X)
+    else:
+        y = BAD_Y[name](y)
+    with pytest.raises((TypeError, ValueError)) as expected:
+        model.loss_and_grad(X, y, loss="cross_entropy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ComplexWarning on the way to the refusal
+        with pytest.raises(expected.type) as got:
+            gd.check_gradients(model, X, y, "cross_entropy")
+    assert str(got.value) == str(expected.value)
+    assert str(got.value).startswith(which)

@@ -97,6 +97,28 @@ def test_loss_curve_rejects_a_history_without_losses():
         plot.loss_curve([1.0, 0.5])
 
 
+@pytest.mark.parametrize("history, exc, match", [
+    ({"loss": ["a", "b"]}, TypeError, r"^history\['loss'\] must be numeric"),
+    ({"loss": [1.0, 0.5], "val_loss": ["a", "b"]}, TypeError, r"^history\['val_loss'\]"),
+    ({"loss": [1.0, 0.5], "lr": [0.1j, 0.1]}, TypeError, r"^history\['lr'\] must be real"),
+    ({"loss": [[1.0, 0.5], [1.0]]}, ValueError, r"^history\['loss'\] cannot be read"),
+    ({"loss": [2**1100]}, ValueError, r"^history\['loss'\] holds a number too large"),
+    ({"loss": [1.0, 0.5], "lr": 0.1}, ValueError, r"^history\['lr'\] must be a list of numbers"),
+])
+def test_loss_curve_refuses_non_numeric_history_values_naming_the_key(history, exc, match):
+    """These raised NumPy's "could not convert string to float" (or len() of a float), not
+    naming history."""
+    with pytest.raises(exc, match=match):
+        plot.loss_curve(history)
+
+
+def test_training_report_refuses_a_non_numeric_history(trained, tmp_path):
+    model, X, y, _ = trained
+    with pytest.raises(TypeError, match=r"^history\['loss'\] must be numeric"):
+        plot.training_report({"loss": ["a"]}, model, X, y, tmp_path / "r.png", steps=3)
+    assert not (tmp_path / "r.png").exists()
+
+
 # ---------------------------------------------------------------------- loss landscape
 def test_filter_normalized_directions_match_li_et_al(trained):
     model = trained[0]
