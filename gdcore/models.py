@@ -17,9 +17,27 @@ from ._validation import (check_non_negative_number, check_positive_int, check_s
 from .layers import NEGATIVE_SLOPE, ACTIVATIONS, Dense, Dropout, check_activation
 
 _MAX_LAYERS = 64  # csrc/gd_train.c GD_MAX_LAYERS
-_STEP_OVERFLOW = ("train_step: the update took a weight past the range of {}; the weights are "
-                  "restored. Try a smaller learning rate or weight decay")
+# A weight the update made inf or NaN: a step beyond the dtype's range, or 0/0 (an adaptive
+# optimizer with eps=0 on a parameter whose gradient has always been 0)
+_UPDATE_NONFINITE = "made a weight infinite or NaN (a step beyond the range of {}, or 0/0 as with eps=0)"
+_STEP_OVERFLOW = ("train_step: the update " + _UPDATE_NONFINITE + "; the weights are restored. "
+                  "Try a smaller learning rate or weight decay")
 _PREDICT_CHUNK_ROWS = 128  # csrc/gd_train.c GD_PREDICT_ROWS: one chunk runs without threads
+
+
+def _check_sample_weight(sample_weight, n_samples):
+    """sample_weight as an array of n_samples finite numbers >= 0, or an error naming it."""
+    try:
+        sw = np.asarray(sample_weight)
+    except ValueError:  # ragged nested sequences
+        raise ValueError(f"sample_weight must be a 1-D array of {n_samples} numbers") from None
+    if sw.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must be numeric, got dtype {sw.dtype}")
+    if sw.shape != (n_samples,):
+        raise ValueError(f"sample_weight must have shape ({n_samples},), got {sw.shape}")
+    if not np.isfinite(sw).all() or (sw < 0).any():
+        raise ValueError("sample_weight must be finite and >= 0")
+    return sw
 
 
 def epoch_log_keys(accuracy, validation, skipped_batches=False):
@@ -32,13 +50,15 @@ def epoch_log_keys(accuracy, validation, skipped_batches=False):
 
 
 class DivergenceError(FloatingPointError):
-    """The training loss became NaN or infinite. ``epoch`` and ``batch`` say where (0-based);
-    the update of that batch was not applied."""
+    """Training diverged. ``epoch`` and ``batch`` say where (0-based). ``update`` is False when
+    the loss or a gradient became NaN or infinite (the update of that batch was not applied),
+    True when the update itself made a weight infinite or NaN (the weights were restored)."""
 
-    def __init__(self, message, epoch=None, batch=None):
+    def __init__(self, message, epoch=None, batch=None, update=False):
         super().__init__(message)
         self.epoch = epoch
         self.batch = batch
+        self.update = update
 
 
 def _raise_for_status(status, what):
@@ -436,21 +456,25 @@ class Sequential:
                         f"{bad_batch}; the weights are those before that batch. Try a smaller "
                         "learning rate", epoch=epoch, batch=bad_batch)
                 if on_divergence == "stop":
-                    return loss_sum, correct, rows_used, skipped, (epoch, bad_batch)
+                    return loss_sum, correct, rows_used, skipped, (
+                        epoch, bad_batch, "the loss became NaN or infinite at epoch "
+                        f"{epoch}, batch {bad_batch}; the weights are those before that batch")
                 skipped += 1  # "ignore": leave that batch out and go on
                 rows_used -= min(batch_size, X.shape[0] - bad_batch * batch_size)
                 first = bad_batch + 1
                 continue
             if status == _core.ERR_OVERFLOW:
-                # An update stepped a weight past the dtype's range: that batch's update cannot be
-                # undone in place, so the weights go back to the start of the epoch.
+                # An update made a weight inf or NaN: that batch's update cannot be undone in
+                # place, so the weights go back to the start of the epoch, and training stops
+                # under any on_divergence (there is no batch left to skip to).
                 self._restore(snapshot, state)
+                what = (f"the update of epoch {epoch}, batch {bad_batch} "
+                        + _UPDATE_NONFINITE.format(self.dtype.name)
+                        + f"; the weights are restored to the start of epoch {epoch}")
                 if on_divergence == "raise":
-                    raise DivergenceError(
-                        f"fit: the update of epoch {epoch}, batch {bad_batch} took a weight past "
-                        f"the range of {self.dtype.name}; the weights are restored to the start of "
-                        f"epoch {epoch}. Try a smaller learning rate", epoch=epoch, batch=bad_batch)
-                return loss_sum, correct, rows_used, skipped, (epoch, bad_batch)
+                    raise DivergenceError(f"fit: {what}. Try a smaller learning rate",
+                                          epoch=epoch, batch=bad_batch, update=True)
+                return loss_sum, correct, rows_used, skipped, (epoch, bad_batch, what)
             _raise_for_status(status, "fit")
             progress.update(epoch, end)
             rows_done = min(end * batch_size, X.shape[0]) - (X.shape[0] - rows_used)  # not skipped
@@ -467,17 +491,7 @@ class Sequential:
             return None
         weights = np.ones(n_samples, dtype=np.float64)
         if sample_weight is not None:
-            try:
-                sw = np.asarray(sample_weight)
-            except ValueError:  # ragged nested sequences
-                raise ValueError(f"sample_weight must be a 1-D array of {n_samples} numbers") from None
-            if sw.dtype.kind not in "biuf":
-                raise TypeError(f"sample_weight must be numeric, got dtype {sw.dtype}")
-            if sw.shape != (n_samples,):
-                raise ValueError(f"sample_weight must have shape ({n_samples},), got {sw.shape}")
-            if not np.isfinite(sw).all() or (sw < 0).any():
-                raise ValueError("sample_weight must be finite and >= 0")
-            weights *= sw
+            weights *= _check_sample_weight(sample_weight, n_samples)
         if class_weight is not None:
             if y_index is None:
                 raise ValueError(f"class_weight needs class-index targets (cross_entropy, hinge), "
@@ -711,7 +725,7 @@ class Sequential:
                             return batch_loss
                         if status == _core.ERR_OVERFLOW:
                             raise DivergenceError(_STEP_OVERFLOW.format(self.dtype.name),
-                                                  epoch=None, batch=0)
+                                                  epoch=None, batch=0, update=True)
                     # a layout the fast path does not read, or a refused batch (nothing
                     # changed): the general path converts, or explains the refusal
                     return self._train_step(X, y, loss, optimizer, l1, l2, None, n_threads, seed)
@@ -743,7 +757,8 @@ class Sequential:
                 X.shape[0], 0, 1, work, False, seed, state=state)
             if status == _core.ERR_OVERFLOW:
                 self._restore(snapshot, state)
-                raise DivergenceError(_STEP_OVERFLOW.format(self.dtype.name), epoch=None, batch=0)
+                raise DivergenceError(_STEP_OVERFLOW.format(self.dtype.name), epoch=None, batch=0,
+                                      update=True)
             _raise_for_status(status, "train_step")
             key = (loss_arg, optimizer_arg, l1, l2, n_threads)
             fast = self._fast_step
@@ -800,7 +815,9 @@ class Sequential:
             Hold out this fraction of the rows (the last ones, before any shuffling) as
             validation data; exclusive with validation_data.
         callbacks : list of gdcore.callbacks.Callback, optional
-            EarlyStopping, ModelCheckpoint, LambdaCallback, or your own.
+            EarlyStopping, ModelCheckpoint, LambdaCallback, or your own. The optimizer's
+            hyperparameters (lr included) are read at each epoch's start: one that a callback
+            changes takes effect from the next epoch.
         schedule : str or gdcore.schedules.Schedule, optional
             Learning-rate schedule scaling the optimizer's lr (see gdcore.schedules); all the
             rates of an epoch are computed before it, so per-batch warmup costs no Python per
@@ -818,7 +835,9 @@ class Sequential:
             never applied, so the weights stay at the last finite state; then "raise" raises
             DivergenceError, "stop" ends training with a RuntimeWarning (``history.diverged``
             = (epoch, batch)), "ignore" skips the batch and goes on (``skipped_batches`` per
-            epoch in the history).
+            epoch in the history). An update that itself makes a weight infinite or NaN (a
+            step beyond the dtype's range, or 0/0) cannot be skipped: the weights go back to
+            the start of that epoch, and training stops ("raise" raises).
         verbose : int, default=1
             0 silent; 1 a progress bar (redrawn in place on a terminal); 2 one line per epoch.
 
@@ -861,6 +880,8 @@ class Sequential:
         X = check_X(X, self.n_inputs, self.dtype, n_threads=n_threads)
         n_samples = X.shape[0]
         y_real, y_index = self._targets(y, loss, n_samples)
+        if sample_weight is not None:  # one per row of X, before validation_split takes some
+            sample_weight = _check_sample_weight(sample_weight, n_samples)
         if validation_split is not None:
             if validation_data is not None:
                 raise ValueError("pass validation_data or validation_split, not both")
@@ -877,8 +898,8 @@ class Sequential:
             X, n_samples = X[:n_samples - n_val], n_samples - n_val
             y_real = None if y_real is None else y_real[:n_samples]
             y_index = None if y_index is None else y_index[:n_samples]
-            if sample_weight is not None and np.shape(sample_weight) == (n_samples + n_val,):
-                sample_weight = np.asarray(sample_weight)[:n_samples]
+            if sample_weight is not None:
+                sample_weight = sample_weight[:n_samples]
         validation = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -901,31 +922,42 @@ class Sequential:
         progress = _Progress(int(verbose), epochs, n_batches)
         loss_spec, opt_spec = loss.spec(l1, l2), opt.spec()
         weights = self._sample_weights(sample_weight, class_weight, y_index, loss, n_samples)
-        if seed is None:  # drawn only now: a refused fit leaves the model's generator alone
-            seed = int(self._rng.integers(2**63))
         # The core catches SIGINT only where Python would raise KeyboardInterrupt for it: a
         # process that ignores it (SIG_IGN, as multiprocessing pool workers often do) or handles
         # it itself keeps that, the handler running after the epoch's C call
         interruptible = (threading.current_thread() is threading.main_thread()
                          and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
-        if interruptible:
-            _core.clear_stop_request()
-        self.history_ = history
-        self.loss_ = loss
-        self.stop_training = False
-        self._fit_optimizer = opt  # for ModelCheckpoint
 
         with opt._lock, self._lock, blas_single_thread():  # see Optimizer._lock
-            state = opt._state_for(self)
-            slots = opt.slots(self)
+            # The last refusals, before anything of the model changes: a workspace beyond
+            # memory (naming batch_size), and validation inputs whose outputs overflow already
+            # at the starting weights (found at the first epoch's end, after it had trained).
             work = self._workspace("train", self._network.train_workspace_len(
                 batch_size, self.dtype == np.float64))
+            if validation is not None:
+                self._forward(validation[0], n_threads, "validation_data[0]")
+            if seed is None:  # drawn only now: a refused fit leaves the model's generator alone
+                seed = int(self._rng.integers(2**63))
+            if interruptible:
+                _core.clear_stop_request()
+            self.history_ = history
+            self.loss_ = loss
+            self.stop_training = False
+            self._fit_optimizer = opt  # for ModelCheckpoint
+            state = opt._state_for(self)
+            slots = opt.slots(self)
+            opt_version = opt._version
             schedule.begin_fit(self, epochs=epochs - initial_epoch, n_batches=n_batches,
                                initial_epoch=initial_epoch, n_samples=n_samples)
             for callback in callbacks:
                 callback.set_model(self)
                 callback.on_train_begin({})
             for epoch in range(initial_epoch, epochs):
+                if opt._version != opt_version:
+                    # a callback changed a hyperparameter: it takes effect from this epoch on
+                    # (momentum turned on gets its velocity here)
+                    opt_spec, opt_version = opt.spec(), opt._version
+                    state, slots = opt._state_for(self), opt.slots(self)
                 lrs = schedule.batch_lrs(n_batches, opt.lr, n_samples=n_samples)
                 perm = (epoch_permutation(n_samples, seed, epoch) if shuffle
                         else np.arange(n_samples, dtype=np.int64))
@@ -937,10 +969,8 @@ class Sequential:
                     weights, perm, batch_size, n_batches, work, interruptible, on_divergence,
                     progress, callbacks)
                 if diverged:
-                    warnings.warn(f"fit stopped: the loss became NaN or infinite at epoch {epoch}, "
-                                  f"batch {diverged[1]}; the weights are those before that batch",
-                                  RuntimeWarning, stacklevel=2)
-                    history.diverged = diverged
+                    warnings.warn(f"fit stopped: {diverged[2]}", RuntimeWarning, stacklevel=2)
+                    history.diverged = diverged[:2]
                     break
                 seconds = time.perf_counter() - start
                 values = {"loss": loss_sum / rows_used if rows_used else float("nan")}

@@ -503,11 +503,14 @@ class _BaseGD(BaseEstimator):
                 warnings.warn("Training interrupted by user.", stacklevel=4)
                 history, interrupted = self.model_.history_, True
             except DivergenceError as exc:
+                what = ("an update made a weight infinite or NaN at epoch {} (the weights are "
+                        "those of that epoch's start)" if exc.update else "the loss became NaN "
+                        "or infinite at epoch {} (the weights are those before that batch)")
                 raise ValueError(
-                    f"{type(self).__name__}: training diverged, the loss became NaN or infinite "
-                    f"at epoch {self.n_iter_ + exc.epoch + 1} (the weights are those before that "
-                    "batch). The input data may contain large values and need to be "
-                    "preprocessed, or learning_rate_init is too large.") from exc
+                    f"{type(self).__name__}: training diverged, "
+                    f"{what.format(self.n_iter_ + exc.epoch + 1)}. The input data may contain "
+                    "large values and need to be preprocessed, or learning_rate_init is too "
+                    "large.") from exc
             epochs_left -= chunk
             for position, value in enumerate(history.history["loss"]):
                 value = st.scale * value

@@ -416,3 +416,97 @@ def test_an_unpickled_optimizer_continues_where_it_stopped():
     b.fit(X, y, optimizer=opt_b, epochs=2, initial_epoch=1, seed=0, verbose=0)
     assert opt_b.state["step"] == opt_a.state["step"]
     assert all(np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights()))
+
+
+def _model_state(model):
+    return (model._params.copy(), model.loss_, model.history_,
+            model._rng.bit_generator.state)
+
+
+def _assert_same_state(model, state):
+    params, loss, history, rng = state
+    np.testing.assert_array_equal(model._params, params)
+    assert model.loss_ is loss and model.history_ is history
+    assert model._rng.bit_generator.state == rng
+
+
+def test_a_fit_refused_for_its_workspace_or_validation_data_leaves_the_model_as_it_was():
+    """Both were found after the model's loss_, history_ and generator had changed (and the
+    validation data's overflow only after a whole epoch had trained)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 4)).astype(np.float32), rng.integers(0, 3, 40)
+    model = gd.MLP([4, 8, 3], seed=0)
+    model.fit(X, y, epochs=1, verbose=0)
+    before = _model_state(model)
+    wide = gd.MLP([1, 50000, 1], seed=0)
+    wide_before = _model_state(wide)
+    with pytest.raises(MemoryError, match="batch_size"):
+        wide.fit(np.zeros((200000, 1), np.float32), np.zeros(200000), loss="mae",
+                 batch_size=200000, verbose=0)
+    _assert_same_state(wide, wide_before)
+    with pytest.raises(ValueError, match=r"^validation_data\[0\]: the network's output overflows"):
+        model.fit(X, y, epochs=2, verbose=0,
+                  validation_data=(np.full((4, 4), 3e38, np.float32), y[:4]))
+    _assert_same_state(model, before)
+
+
+@pytest.mark.parametrize("n_weights", [9, 7])
+def test_sample_weight_is_checked_against_x_before_validation_split(n_weights):
+    """With validation_split it was compared with the training rows: 9 weights for 12 rows
+    were taken, and a wrong count was told to be 9."""
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(12, 3)), rng.integers(0, 2, 12)
+    with pytest.raises(ValueError, match=fr"^sample_weight must have shape \(12,\), got "
+                                         fr"\({n_weights},\)"):
+        gd.MLP([3, 4, 2], seed=0).fit(X, y, validation_split=0.25, verbose=0,
+                                      sample_weight=np.ones(n_weights))
+    weighted = gd.MLP([3, 4, 2], seed=0)
+    weighted.fit(X, y, validation_split=0.25, verbose=0, epochs=2, sample_weight=np.ones(12))
+    plain = gd.MLP([3, 4, 2], seed=0)
+    plain.fit(X, y, validation_split=0.25, verbose=0, epochs=2)
+    np.testing.assert_array_equal(weighted._params, plain._params)
+
+
+def test_hyperparameters_a_callback_changes_take_effect_from_the_next_epoch():
+    """fit read the optimizer once: weight_decay, momentum or dampening set by a callback were
+    ignored for the rest of the fit. Now each epoch reads them, as two fits would."""
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(64, 5)), rng.integers(0, 3, 64)
+    for name, value in [("weight_decay", 0.5), ("momentum", 0.9), ("dampening", 0.5),
+                        ("lr", 0.5)]:
+        opt = gd.optim.SGD(lr=0.1, momentum=0.5)
+        changed = gd.MLP([5, 6, 3], dtype="float64", seed=0)
+        change = gd.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: setattr(opt, name, value) if epoch == 0 else None)
+        changed.fit(X, y, optimizer=opt, epochs=3, seed=4, verbose=0, callbacks=[change])
+        twice_opt = gd.optim.SGD(lr=0.1, momentum=0.5)
+        twice = gd.MLP([5, 6, 3], dtype="float64", seed=0)
+        twice.fit(X, y, optimizer=twice_opt, epochs=1, seed=4, verbose=0)
+        setattr(twice_opt, name, value)
+        twice.fit(X, y, optimizer=twice_opt, epochs=3, initial_epoch=1, seed=4, verbose=0)
+        np.testing.assert_array_equal(changed._params, twice._params, err_msg=name)
+
+
+@pytest.mark.parametrize("on_divergence", ["raise", "stop", "ignore"])
+def test_an_update_that_overflows_is_reported_as_such_and_undone_to_the_epoch_start(
+        on_divergence):
+    """The warning said the loss had become NaN and that the weights were those before the
+    batch; the loss was finite and the weights go back to the start of the epoch."""
+    # batch 0 steps W and b to 2e38 with a finite loss; batch 1's step takes b past float32
+    X, y = np.array([[1.0], [-1.0]], np.float32), np.array([[1.0], [3e38]], np.float32)
+    model = gd.Sequential([gd.Dense(1, 1, init="zeros")], seed=0)
+    start = model._params.copy()
+    fit = lambda: model.fit(X, y, loss="mae", optimizer=gd.optim.SGD(lr=2e38), batch_size=1,
+                            epochs=2, shuffle=False, verbose=0, on_divergence=on_divergence)
+    expected = (r"the update of epoch 0, batch 1 made a weight infinite or NaN \(a step beyond "
+                r"the range of float32, or 0/0 as with eps=0\); the weights are restored to "
+                r"the start of epoch 0")
+    if on_divergence == "raise":
+        with pytest.raises(gd.DivergenceError, match="^fit: " + expected) as info:
+            fit()
+        assert (info.value.epoch, info.value.batch, info.value.update) == (0, 1, True)
+    else:
+        with pytest.warns(RuntimeWarning, match="^fit stopped: " + expected):
+            history = fit()
+        assert history.diverged == (0, 1)
+    np.testing.assert_array_equal(model._params, start)
