@@ -55,22 +55,32 @@ def check_X(X, n_features, dtype, name="X", check_finite=True, n_threads=1):
         raise ValueError(f"{name} is empty: it has 0 samples")
     if arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}")
+    narrowed = _narrowed(arr.dtype, dtype)
     with np.errstate(over="ignore"):  # an overflow to inf is reported just below
         arr = np.ascontiguousarray(arr, dtype=dtype)
     if check_finite and _core.any_nonfinite(arr.reshape(-1), n_threads):
-        raise ValueError(f"{name} contains NaN or infinity"
-                         + (" (after conversion to float32)" if dtype == np.float32 else ""))
+        raise ValueError(f"{name} contains NaN or infinity" + narrowed)
     return arr
 
 
-def check_y(y, loss, n_samples, n_outputs, dtype, name="y"):
+def _narrowed(source, dtype):
+    """The note for a non-finite value that may come from converting ``source`` to ``dtype``:
+    a finite float64 beyond float32's range becomes inf (no int is beyond it)."""
+    if np.dtype(dtype) == np.float32 and source.kind == "f" and source.itemsize > 4:
+        return " (after conversion to float32)"
+    return ""
+
+
+def check_y(y, loss, n_samples, n_outputs, dtype, name="y", x_name="X"):
     """Return targets as the C core wants them: int64 class indices of shape (n_samples,) for
-    index losses, or a C-contiguous (n_samples, n_outputs) array of ``dtype`` otherwise."""
+    index losses, or a C-contiguous (n_samples, n_outputs) array of ``dtype`` otherwise.
+    ``x_name`` names the inputs y must match in length."""
     if y is None:
         raise TypeError(f"{name} must be an array of targets, got None")
     arr = _as_real_array(y, name)
     if arr.shape[:1] != (n_samples,):
-        raise ValueError(f"{name} has {arr.shape[0] if arr.ndim else 0} samples but X has {n_samples}")
+        raise ValueError(f"{name} has {arr.shape[0] if arr.ndim else 0} samples but {x_name} has "
+                         f"{n_samples}")
     if loss.targets == "index":
         if arr.ndim != 1:
             raise ValueError(f"{name} must be 1-D class indices for {loss.name}, got shape {arr.shape}")
@@ -88,10 +98,11 @@ def check_y(y, loss, n_samples, n_outputs, dtype, name="y"):
     if arr.ndim != 2 or arr.shape[1] != n_outputs:
         raise ValueError(f"{name} must have shape ({n_samples}, {n_outputs}) for {loss.name}, "
                          f"got {arr.shape}")
+    narrowed = _narrowed(arr.dtype, dtype)
     with np.errstate(over="ignore"):
         arr = np.ascontiguousarray(arr, dtype=dtype)
     if not _all_finite(arr):
-        raise ValueError(f"{name} contains NaN or infinity")
+        raise ValueError(f"{name} contains NaN or infinity" + narrowed)
     if loss.name == "binary_cross_entropy" and ((arr < 0) | (arr > 1)).any():
         raise ValueError(f"{name} must be in [0, 1] for binary_cross_entropy")
     return arr

@@ -408,8 +408,8 @@ class Sequential:
             setattr(self, attr, work)
         return work
 
-    def _targets(self, y, loss, n_samples, name="y"):
-        y = check_y(y, loss, n_samples, self.n_outputs, self.dtype, name)
+    def _targets(self, y, loss, n_samples, name="y", x_name="X"):
+        y = check_y(y, loss, n_samples, self.n_outputs, self.dtype, name, x_name)
         return (None, y) if loss.targets == "index" else (y, None)
 
     def _snapshot(self, state):
@@ -907,7 +907,7 @@ class Sequential:
             X_val = check_X(validation_data[0], self.n_inputs, self.dtype, "validation_data[0]",
                             n_threads=n_threads)
             validation = (X_val,) + self._targets(validation_data[1], loss, X_val.shape[0],
-                                                  "validation_data[1]")
+                                                  "validation_data[1]", "validation_data[0]")
         # every epoch's logs hold these keys: a schedule or callback monitoring another one is
         # refused now, before any weight moves, not after the first epoch
         with_accuracy = y_index is not None or loss.name == "binary_cross_entropy"

@@ -83,6 +83,15 @@ def test_bad_X_is_rejected(model, good, method, case):
         assert_rejected(model, exc, match, call, model, method, X, good[1])
 
 
+@pytest.mark.parametrize("method", X_METHODS)
+def test_nan_in_float32_x_is_not_blamed_on_a_conversion(model, good, method):
+    X = good[0].astype(np.float32)
+    X[2, 1] = np.nan
+    assert model.dtype == np.float32
+    assert_rejected(model, ValueError, r"^X contains NaN or infinity$", call, model, method, X,
+                    good[1])
+
+
 def test_bad_validation_data_is_rejected(model, good):
     X, y = good
     X_nan = X.copy()
@@ -93,8 +102,9 @@ def test_bad_validation_data_is_rejected(model, good):
                     X, y, validation_data=(X[:, :2], y))
     assert_rejected(model, ValueError, r"^validation_data\[1\] holds class indices", call, model,
                     "fit", X, y, validation_data=(X, y + 1))
-    assert_rejected(model, ValueError, r"^validation_data\[1\] has 5 samples", call, model,
-                    "fit", X, y, validation_data=(X, y[:5]))
+    assert_rejected(model, ValueError, r"^validation_data\[1\] has 5 samples but "
+                    r"validation_data\[0\] has 6$", call, model, "fit", X, y,
+                    validation_data=(X, y[:5]))
     assert_rejected(model, ValueError, r"^validation_data must be a pair", call, model, "fit",
                     X, y, validation_data=(X, y, y))
     assert_rejected(model, ValueError, r"^validation_data must be a pair", call, model, "fit",
@@ -153,9 +163,10 @@ def test_bad_real_targets_are_rejected(model, good, method):
         y_bad[3, 2] = bad
         assert_rejected(model, ValueError, r"^y contains NaN or infinity", call, model, method,
                         X, y_bad, loss="mae")
-    with np.errstate(over="ignore"):
-        assert_rejected(model, ValueError, r"^y contains NaN or infinity", call, model, method,
-                        X, np.full((N_ROWS, N_OUT), 1e39), loss="mse")
+    with np.errstate(over="ignore"):  # finite, but not in float32: the message says why
+        assert_rejected(model, ValueError, r"^y contains NaN or infinity \(after conversion to "
+                        r"float32\)$", call, model, method, X, np.full((N_ROWS, N_OUT), 1e39),
+                        loss="mse")
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, 2.0])
