@@ -78,7 +78,11 @@ class Huber(Loss):
 
 class Hinge(Loss):
     """Multi-class hinge (margin) loss, as ``torch.nn.MultiMarginLoss(p=1, margin=1)``:
-    ``mean_i Σ_{j≠y_i} max(0, 1 − z_i[y_i] + z_i[j]) / n_classes``. Targets: class indices."""
+    ``mean_i Σ_{j≠y_i} max(0, 1 − z_i[y_i] + z_i[j]) / n_classes``. Targets: class indices.
+
+    With sample or class weights the mean is ``Σ w_i·l_i / Σ w_i``, as for every gdcore loss;
+    torch's ``MultiMarginLoss(weight=...)`` divides by the row count instead (its result is
+    gdcore's × Σ w_i / n)."""
 
     name, kind, targets = "hinge", 5, "index"
 

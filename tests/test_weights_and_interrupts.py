@@ -430,3 +430,25 @@ def test_two_models_sharing_an_optimizer_in_two_threads_take_turns():
     copied = pickle.loads(pickle.dumps(shared))  # the lock is rebuilt, not pickled
     with copied._lock:
         assert copied.state["step"] == shared.state["step"]
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "hinge"])
+def test_class_weighted_losses_vs_torch(name):
+    """Class weights give gdcore's weighted mean Σ w·l / Σ w: torch's cross_entropy(weight=)
+    exactly, torch's multi_margin_loss(weight=) (a mean over the rows) × n / Σ w (as the
+    README and Hinge's docstring say)."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(15)
+    out, y = rng.normal(scale=1.5, size=(9, 3)), rng.integers(0, 3, 9)
+    class_weight = np.array([1.0, 1.0, 3.0])
+    model = gd.Sequential([gd.Dense(3, 3, init="zeros")], dtype="float64")
+    model.layers[0].W = np.eye(3)  # the outputs are the inputs: out itself
+    loss, grads = model.loss_and_grad(out, y, loss=name, sample_weight=class_weight[y])
+    ot = torch.tensor(out, requires_grad=True)
+    weight = torch.tensor(class_weight)
+    lt = (F.cross_entropy(ot, torch.tensor(y), weight=weight) if name == "cross_entropy" else
+          F.multi_margin_loss(ot, torch.tensor(y), weight=weight) * len(y) / class_weight[y].sum())
+    (gt,) = torch.autograd.grad(lt, ot)
+    np.testing.assert_allclose(loss, lt.item(), rtol=1e-12)
+    np.testing.assert_allclose(grads[0][1], gt.numpy().sum(axis=0), rtol=1e-12, atol=1e-15)
