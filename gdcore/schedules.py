@@ -38,11 +38,15 @@ __all__ = ["Schedule", "Constant", "StepLR", "MultiStepLR", "ExponentialLR", "In
 
 
 # ---------------------------------------------------------------------------------- validation
+_MAX_INT = 2**62  # epochs, steps and samples are counted in int64, with room to add
+
+
 def _check_int(value, name, *, minimum):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
-            or value < minimum:
+            or not minimum <= value <= _MAX_INT:
         kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
+        limit = " (at most 2**62)" if isinstance(value, numbers.Integral) and value > 0 else ""
+        raise ValueError(f"{name} must be {kind}{limit}, got {value!r}")
     return int(value)
 
 
@@ -237,7 +241,11 @@ class Schedule:
             if len(logs) < n_epochs:
                 raise ValueError(f"logs holds {len(logs)} epochs of metrics, "
                                  f"values needs {n_epochs}")
-            logs = [entry if isinstance(entry, Mapping) or entry is None
+            for i, entry in enumerate(logs[:n_epochs]):
+                if not isinstance(entry, (Mapping, numbers.Real)) or isinstance(entry, bool):
+                    raise TypeError(f"logs[{i}] must be a dict of metrics or a number, got "
+                                    f"{entry!r}")
+            logs = [entry if isinstance(entry, Mapping)
                     else {self.monitor or "loss": float(entry)} for entry in logs]
         twin = copy.deepcopy(self)
         twin._owner = None
@@ -509,7 +517,7 @@ class PiecewiseLR(_PositionSchedule):
     """
 
     def __init__(self, lrs, *, unit="epoch"):
-        if isinstance(lrs, (str, bytes)) or not hasattr(lrs, "__len__") or len(lrs) == 0:
+        if isinstance(lrs, (str, bytes, Mapping)) or not hasattr(lrs, "__len__") or len(lrs) == 0:
             raise ValueError(f"lrs must be a non-empty sequence of learning rates, got {lrs!r}")
         self.lrs = [check_real(lr, f"lrs[{i}]", low=0, low_open=True) for i, lr in enumerate(lrs)]
         super().__init__(unit)
@@ -744,7 +752,7 @@ _BY_NAME = {
 }
 
 
-def get(schedule=None, **kwargs):
+def get(schedule=None, /, **kwargs):
     """Return a Schedule from a name, a Schedule (returned as is) or None (``Constant()``).
 
     Names and their defaults (``kwargs`` override them and are passed to the class):
@@ -776,6 +784,8 @@ def get(schedule=None, **kwargs):
         return Constant()
     if isinstance(schedule, str) and schedule.lower() in _BY_NAME:
         cls, defaults, required = _BY_NAME[schedule.lower()]
+        if cls is LinearWarmup and "warmup_steps" in kwargs:  # one or the other, not both
+            defaults = {}
         accepted = inspect.signature(cls).parameters
         unknown = sorted(name for name in kwargs if name not in accepted)
         if unknown:

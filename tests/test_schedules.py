@@ -330,6 +330,12 @@ def test_get_names_and_defaults():
     assert S.get("piecewise", lrs=[0.1]).lrs == [0.1]
     warm = S.get("warmup")
     assert (warm.warmup_epochs, type(warm.schedule)) == (5, S.Constant)
+    # warmup's other documented forms (the default warmup_epochs clashed with warmup_steps,
+    # and get's own first parameter with LinearWarmup's schedule)
+    warm = S.get("warmup", warmup_steps=100)
+    assert (warm.warmup_epochs, warm.warmup_steps) == (None, 100)
+    warm = S.get("warmup", schedule="cosine", warmup_epochs=3)
+    assert (warm.warmup_epochs, type(warm.schedule)) == (3, S.CosineAnnealingLR)
     plateau = S.get("plateau")
     assert (plateau.monitor, plateau.factor, plateau.patience) == ("val_loss", 0.1, 10)
     assert S.get("step") is not S.get("step")  # a name makes a new object every time
@@ -519,6 +525,28 @@ def test_plateau_configurations_differ():
     for kwargs in ({"cooldown": 2}, {"threshold": 1e-2},
                    {"threshold": 1e-3, "threshold_mode": "abs"}, {"min_lr": 0.02}, {"eps": 0.02}):
         assert not np.array_equal(lrs(**kwargs), base), kwargs
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda: S.StepLR(10**20), "step_size"),
+    (lambda: S.MultiStepLR([5, 10**20]), r"milestones\[1\]"),
+    (lambda: S.LinearWarmup(warmup_steps=2**64), "warmup_steps"),
+])
+def test_counts_beyond_int64_are_refused_naming_the_argument(make, name):
+    """They were taken, then fit failed with NumPy's OverflowError after history_ changed."""
+    with pytest.raises(ValueError, match=f"^{name} must be a positive int \\(at most 2\\*\\*62\\)"):
+        make()
+    S.StepLR(2**62).values(3)  # the largest taken works
+
+
+def test_piecewise_refuses_a_dict_and_values_refuses_a_missing_epoch_of_logs():
+    with pytest.raises(ValueError, match="^lrs must be a non-empty sequence"):
+        S.PiecewiseLR({0: 0.1})  # was read as lrs [0] and refused as "lrs[0] must be > 0"
+    plateau = S.ReduceLROnPlateau(monitor="loss")
+    with pytest.raises(TypeError, match=r"^logs\[1\] must be a dict of metrics or a number, "
+                                        r"got None"):
+        plateau.values(3, logs=[1.0, None, 2.0])
+    assert plateau.values(3, logs=[1.0, float("nan"), {"loss": 2.0}]).shape == (3,)
 
 
 def test_values_refuses_a_batch_count_of_zero_and_logs_that_are_not_a_list():
