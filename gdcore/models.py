@@ -19,7 +19,8 @@ from .layers import NEGATIVE_SLOPE, ACTIVATIONS, Dense, Dropout, check_activatio
 _MAX_LAYERS = 64  # csrc/gd_train.c GD_MAX_LAYERS
 # A weight the update made inf or NaN: a step beyond the dtype's range, or 0/0 (an adaptive
 # optimizer with eps=0 on a parameter whose gradient has always been 0)
-_UPDATE_NONFINITE = "made a weight infinite or NaN (a step beyond the range of {}, or 0/0 as with eps=0)"
+_UPDATE_NONFINITE = ("made a weight infinite or NaN (a step beyond the range of {}, or 0/0 as "
+                     "with eps=0)")
 _STEP_OVERFLOW = ("train_step: the update " + _UPDATE_NONFINITE + "; the weights are restored. "
                   "Try a smaller learning rate or weight decay")
 _PREDICT_CHUNK_ROWS = 128  # csrc/gd_train.c GD_PREDICT_ROWS: one chunk runs without threads
