@@ -29,10 +29,12 @@ batch (the sum of their weights with ``sample_weight``/``class_weight``), and ``
 batch's sample count (or sum of sample weights). gdcore's fit takes a constant ``l2`` per call,
 so the estimator passes ``l2 = alpha / (s · batch_size · mean_weight)``, exact for every batch
 but a short last one (and, with weights, exact for full batches). The factor ``s`` is applied
-exactly by scaling the solver instead of the loss: the SGD learning rate is multiplied by ``s``
-and the ``epsilon`` of the adaptive solvers divided by it, which gives the same updates as
-gradients scaled by ``s``. ``loss_curve_``/``loss_`` report ``s·loss`` plus the penalty, as
-scikit-learn does. With the same start, data order and float64, SGD then follows
+exactly by scaling the solver instead of the loss: SGD's learning rates are multiplied by ``s``
+as they leave the schedule (so ``learning_rate_init`` and a schedule's absolute values, such as
+PiecewiseLR's rates or CosineAnnealingLR's ``eta_min``, are learning rates of scikit-learn's
+objective) and the ``epsilon`` of the adaptive solvers is divided by it, which gives the same
+updates as gradients scaled by ``s``. ``loss_curve_``/``loss_`` report ``s·loss`` plus the
+penalty, as scikit-learn does. With the same start, data order and float64, SGD then follows
 scikit-learn's trajectory to rounding (tested). One exception: for several regression targets
 scikit-learn reports the mean over targets but descends their sum; here both are the mean.
 """
@@ -88,17 +90,88 @@ def _check_bool(value, name):
     return bool(value)
 
 
+def _nested(schedule):
+    """``schedule`` and the schedules it wraps (LinearWarmup's, _Scaled's), at any depth."""
+    pending = [schedule]
+    while pending:
+        obj = pending.pop()
+        yield obj
+        pending.extend(v for v in vars(obj).values() if isinstance(v, schedules.Schedule))
+
+
+def _unsized_cosines(schedule):
+    """The CosineAnnealingLR(T_max=None) in ``schedule``: they anneal over "the fit", which the
+    estimator must size itself (it runs a fit in chunks of epochs, see _plan_whole_fit)."""
+    return [obj for obj in _nested(schedule)
+            if isinstance(obj, schedules.CosineAnnealingLR) and obj.T_max is None]
+
+
+def _plan_whole_fit(schedule, epochs, n_batches):
+    """Give each CosineAnnealingLR(T_max=None) of ``schedule`` (the estimator's own fresh copy)
+    the length of the whole fit, ``epochs`` (times ``n_batches`` for unit="step"). Left to
+    itself it would learn the length of the first Sequential.fit call, a chunk of epochs."""
+    for cosine in _unsized_cosines(schedule):
+        cosine.T_max = cosine.T_max_ = epochs * n_batches if cosine.unit == "step" else epochs
+
+
 def _detached(schedule):
     """A deep copy of ``schedule`` that remembers no model (pickle cannot store the weak
     reference a schedule keeps to the model it runs on). The next fit on the estimator's model
     continues it: a schedule with no owner adopts the first model it is given."""
     schedule = copy.deepcopy(schedule)
-    pending = [schedule]
-    while pending:
-        obj = pending.pop()
+    for obj in _nested(schedule):
         obj._owner = None
-        pending.extend(v for v in vars(obj).values() if isinstance(v, schedules.Schedule))
     return schedule
+
+
+class _Scaled(schedules.Schedule):
+    """The learning rates of ``schedule`` times ``factor``: SGD's share of the ``s`` of the
+    module docstring. Scaling the schedule's output, not the optimizer's lr (which schedules
+    take as their base), keeps every value a schedule gives (PiecewiseLR's lrs, eta_min,
+    min_lr) a learning rate of scikit-learn's objective, in the user's units."""
+
+    def __init__(self, schedule, factor):
+        self.schedule, self.factor = schedule, factor
+        super().__init__()
+
+    monitor = property(lambda self: self.schedule.monitor)
+    per_step = property(lambda self: self.schedule.per_step)
+    needs_n_samples = property(lambda self: self.schedule.needs_n_samples)
+
+    def reset(self):
+        super().reset()
+        if hasattr(self, "schedule"):  # not yet set when __init__ resets
+            self.schedule.reset()
+
+    def begin_fit(self, owner=None, **kwargs):
+        super().begin_fit(owner, **kwargs)
+        self.schedule.begin_fit(owner, **kwargs)
+
+    def _lrs(self, n_batches, base_lr, n_samples):
+        return self.factor * self.schedule.batch_lrs(n_batches, base_lr, n_samples=n_samples)
+
+    def _observe(self, logs):
+        self.schedule.epoch_end(logs)
+
+    def _params(self):
+        return {"schedule": self.schedule, "factor": self.factor}
+
+
+class _InvScaling(schedules.InverseTimeLR):
+    """scikit-learn's "invscaling", warm_start included: each fit's fresh optimizer runs the
+    fit's first epoch at ``base_lr``, then ``base_lr / (t + 1) ** power_t`` with ``t`` the
+    samples seen by the estimator over all its fits (``t_``), i.e. ``samples_before`` (``t_``
+    when the fit started) plus the samples of the fit's epochs done."""
+
+    def __init__(self, power_t, samples_before):
+        self.samples_before = samples_before
+        super().__init__(power_t, unit="sample")
+
+    def _lr(self, t, base_lr):
+        return np.where(t == 0, base_lr, super()._lr(self.samples_before + t, base_lr))
+
+    def _params(self):
+        return {**super()._params(), "samples_before": self.samples_before}
 
 
 def _writeable(array):
@@ -196,8 +269,8 @@ class _BaseGD(BaseEstimator):
             monitor = self._new_schedule(st).monitor
         except ValueError:
             raise ValueError("learning_rate must be 'constant', 'invscaling', 'adaptive', a "
-                             "gdcore.schedules name or Schedule, got "
-                             f"{self.learning_rate!r}") from None
+                             "gdcore.schedules name (all names are lowercase, as scikit-learn's) "
+                             f"or a Schedule, got {self.learning_rate!r}") from None
         if monitor is not None and monitor.startswith("val_") and not st.early_stopping:
             raise ValueError(f"learning_rate monitors {monitor!r}, which needs the validation "
                              "split of early_stopping=True (or a schedule that monitors 'loss')")
@@ -232,11 +305,12 @@ class _BaseGD(BaseEstimator):
 
     def _new_optimizer(self, st):
         """A fresh gdcore optimizer for ``solver``, stepping on ``s·loss`` (see the module
-        docstring) while gdcore's fit computes the gradient ``g`` of ``loss``: SGD takes
-        ``s·lr``; the adaptive solvers are invariant to the scale of the gradient but for
-        ``eps``, which becomes ``eps/s``; coupled weight decay becomes ``weight_decay/s`` (and
-        Adagrad's initial accumulator ``value/s²``). Returns (optimizer, its unscaled learning
-        rate, for ``_learning_rate``)."""
+        docstring) while gdcore's fit computes the gradient ``g`` of ``loss``: SGD's learning
+        rates are multiplied by ``s`` on their way out of the schedule (_Scaled, in
+        _prepare_fit), its ``lr`` stays the user's; the adaptive solvers are invariant to the
+        scale of the gradient but for ``eps``, which becomes ``eps/s``; coupled weight decay
+        becomes ``weight_decay/s`` (and Adagrad's initial accumulator ``value/s²``). Returns
+        (optimizer, its learning rate, for ``_learning_rate``)."""
         if isinstance(self.solver, optim.Optimizer):
             opt = copy.deepcopy(self.solver)
             opt.reset()
@@ -255,9 +329,7 @@ class _BaseGD(BaseEstimator):
         learning_rate = opt.lr
         s = st.scale
         if s != 1.0:
-            if isinstance(opt, optim.SGD):
-                opt.lr *= s
-            else:
+            if not isinstance(opt, optim.SGD):
                 opt.eps /= s
             if not isinstance(opt, optim.AdamW):  # AdamW's decay does not touch the gradient
                 opt.weight_decay /= s
@@ -265,13 +337,13 @@ class _BaseGD(BaseEstimator):
                 opt.initial_accumulator_value /= s * s
         return opt, learning_rate
 
-    def _set_learning_rate(self, st, learning_rate):
-        """Set the base learning rate (unscaled, see _new_optimizer) of the running optimizer."""
-        self._learning_rate = learning_rate
-        self._optimizer.lr = learning_rate * (st.scale if isinstance(self._optimizer, optim.SGD)
-                                              else 1.0)
+    def _set_learning_rate(self, learning_rate):
+        """Set the base learning rate of the running optimizer ("adaptive")."""
+        self._learning_rate = self._optimizer.lr = learning_rate
 
-    def _new_schedule(self, st):
+    def _new_schedule(self, st, samples_before=0):
+        """A fresh schedule for ``learning_rate``; ``samples_before`` is the ``t_`` that
+        "invscaling" continues from (a warm-started fit's)."""
         spec = st.schedule_spec
         if not isinstance(spec, (str, schedules.Schedule)):
             raise ValueError(f"not a schedule: {spec!r}")
@@ -279,10 +351,14 @@ class _BaseGD(BaseEstimator):
             schedule = _detached(spec)
             schedule.reset()
             return schedule
+        # scikit-learn refuses "Invscaling" (its names are case-sensitive); schedules.get would
+        # take it for gdcore's per-epoch "invscaling", silently ignoring power_t: refuse it
+        if spec != spec.lower():
+            raise ValueError(f"schedule names are lowercase, got {spec!r}")
         if spec in ("constant", "adaptive"):  # "adaptive" is applied between chunks, see _train
             return schedules.Constant()
         if spec == "invscaling":  # scikit-learn's: t counts the samples seen
-            return schedules.InverseTimeLR(power_t=st.power_t, unit="sample")
+            return _InvScaling(st.power_t, samples_before)
         return schedules.get(spec)
 
     # ------------------------------------------------------------------ fitting
@@ -326,6 +402,12 @@ class _BaseGD(BaseEstimator):
         st = self._settings()
         if incremental and st.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
+        if incremental and _unsized_cosines(self._new_schedule(st)):
+            raise ValueError(
+                f"learning_rate={self.learning_rate!r} holds a CosineAnnealingLR with "
+                "T_max=None, which anneals over the whole fit, a length partial_fit (one epoch "
+                "per call) does not know: give it T_max, e.g. "
+                "learning_rate=gdcore.schedules.CosineAnnealingLR(T_max=...)")
         first_pass = not hasattr(self, "model_") or (not self.warm_start and not incremental)
         X, y = self._validate_Xy(X, y, self._data_dtype(st, first_pass), reset=first_pass)
         X = _writeable(X)
@@ -371,7 +453,12 @@ class _BaseGD(BaseEstimator):
             st.model = MLP(sizes, activation=st.activation, dtype=st.dtype, seed=model_seed)
         st.optimizer = st.schedule = None
         if first_pass or not incremental or not hasattr(self, "_optimizer"):
-            st.optimizer, st.schedule = self._new_optimizer(st), self._new_schedule(st)
+            st.optimizer = self._new_optimizer(st)
+            st.schedule = self._new_schedule(st, samples_before=0 if first_pass else self.t_)
+            if not incremental:  # a cosine with T_max=None anneals over all max_iter epochs
+                _plan_whole_fit(st.schedule, st.max_iter, -(-X.shape[0] // st.batch_size))
+            if isinstance(st.optimizer[0], optim.SGD) and st.scale != 1.0:
+                st.schedule = _Scaled(st.schedule, st.scale)  # see _new_optimizer
         return st, X, targets, weights, validation, rng
 
     def _split(self, st, rng, X, targets, labels, weights, sample_weight):
@@ -380,8 +467,17 @@ class _BaseGD(BaseEstimator):
         arrays = {"X": X, "targets": targets, "labels": labels, "weights": weights,
                   "sample_weight": sample_weight}
         keys = [key for key, value in arrays.items() if value is not None]
-        parts = train_test_split(*(arrays[key] for key in keys), random_state=rng,
-                                 test_size=st.validation_fraction, stratify=labels)
+        # MLPClassifier stratifies for a single output column only, i.e. two classes: a
+        # stratified split of more classes fails on a rare class or a small validation_fraction
+        stratify = labels if st.classes is not None and len(st.classes) == 2 else None
+        try:
+            parts = train_test_split(*(arrays[key] for key in keys), random_state=rng,
+                                     test_size=st.validation_fraction, stratify=stratify)
+        except ValueError as exc:  # scikit-learn's message names neither parameter
+            how = " stratified by class (two classes)" if stratify is not None else ""
+            raise ValueError(
+                f"early_stopping=True cannot hold out validation_fraction="
+                f"{st.validation_fraction:g} of the {X.shape[0]} samples{how}: {exc}") from exc
         train, val = dict(zip(keys, parts[0::2])), dict(zip(keys, parts[1::2]))
         n_val = val["X"].shape[0]
         if n_val < 2:
@@ -528,7 +624,7 @@ class _BaseGD(BaseEstimator):
                     message = (f"{what} did not improve more than tol={st.tol:f} for "
                                f"{st.n_iter_no_change} consecutive epochs.")
                     if adaptive and self._learning_rate > _MIN_ADAPTIVE_LR:
-                        self._set_learning_rate(st, self._learning_rate / 5.0)
+                        self._set_learning_rate(self._learning_rate / 5.0)
                         self._no_improvement_count = 0
                         if st.verbose:
                             print(f"{message} Setting learning rate to {self._learning_rate:f}")
@@ -633,12 +729,17 @@ default="adam"
 gdcore.schedules.Schedule, default="constant"
         Learning-rate schedule, for every solver (scikit-learn's only affects "sgd").
         "invscaling" is ``learning_rate_init / (t + 1) ** power_t`` with ``t`` the samples seen
-        before the epoch (InverseTimeLR(unit="sample"), scikit-learn's formula). "adaptive"
-        divides the learning rate by 5 whenever the stopping criterion fires (``n_iter_no_change``
-        epochs without improvement by ``tol``), and stops only when it fires with the rate at or
-        below 1e-6, exactly as scikit-learn. A gdcore Schedule (or name, e.g. "cosine") is copied
+        before the epoch (InverseTimeLR(unit="sample"), scikit-learn's formula); as in
+        scikit-learn, each fit runs its first epoch at ``learning_rate_init`` and ``t`` counts
+        on over warm-started fits (``t_``). "adaptive" divides the learning rate by 5 whenever
+        the stopping criterion fires (``n_iter_no_change`` epochs without improvement by
+        ``tol``), and stops only when it fires with the rate at or below 1e-6, exactly as
+        scikit-learn. A gdcore Schedule (or name, e.g. "cosine") is copied
         at each fit and continued by partial_fit; one that monitors "val_*" metrics needs
-        ``early_stopping=True``.
+        ``early_stopping=True``. A CosineAnnealingLR with ``T_max=None`` (as "cosine") anneals
+        over ``max_iter`` epochs (times the batches per epoch with ``unit="step"``), whenever
+        training stops; partial_fit refuses it (give ``T_max``). Names are lowercase, as
+        scikit-learn's ("Invscaling" is refused).
     learning_rate_init : float, default=0.001
         Initial learning rate.
     power_t : float, default=0.5
@@ -723,8 +824,9 @@ _NOTES = """
     (He uniform for relu-like activations, Glorot uniform otherwise; biases zero); the
     optimizers follow PyTorch (SGD momentum is scikit-learn's while the learning rate is
     constant; Adam adds ``epsilon`` after the bias correction of √v); schedules apply to every
-    solver and restart with each fit (warm_start included); there is no "lbfgs" solver and no
-    sparse input; multilabel targets are not supported; partial_fit increments ``n_iter_``
+    solver and restart with each fit (warm_start included, but for "invscaling", whose ``t_``
+    counts on as scikit-learn's); there is no "lbfgs" solver and no sparse input; multilabel
+    targets are not supported; partial_fit increments ``n_iter_``
     (scikit-learn 1.9 sets it to 1).
 """
 
@@ -754,9 +856,13 @@ class GDClassifier(ClassifierMixin, _BaseGD):
     Parameters
     ----------{_CLASSIFIER_PARAMETERS}
     class_weight : dict, "balanced" or None, default=None
-        Weights of the classes, ``{{label: weight}}``; "balanced" is
-        ``n_samples / (n_classes · count(label))``. Multiplied into sample_weight. Not
-        "balanced" in partial_fit (compute it on all the data and pass a dict).
+        Weights of the classes, ``{{label: weight}}`` (finite, >= 0; a class missing from the
+        dict weighs 1); as scikit-learn's compute_class_weight, keys that are no class of the
+        data (a class absent from a cross-validation fold) are ignored when every class has a
+        weight. "balanced" is ``n_samples / (n_classes · count(label))``, with n_samples and
+        count the weighted counts when sample_weight is given (a sample of weight k counts as
+        k samples, as in LogisticRegression). Multiplied into sample_weight. Not "balanced" in
+        partial_fit (compute it on all the data and pass a dict).
 
     Attributes
     ----------
@@ -846,13 +952,19 @@ class GDClassifier(ClassifierMixin, _BaseGD):
                         "all the data (sklearn.utils.class_weight.compute_class_weight) and "
                         "pass it as a dict")
             elif isinstance(self.class_weight, dict):
-                self._check_class_weight(all_classes)
+                for label, value in self.class_weight.items():
+                    check_real(value, f"class_weight[{label!r}]", low=0)
             else:
                 raise ValueError("class_weight must be a dict, 'balanced' or None, got "
                                  f"{self.class_weight!r}")
         labels = LabelEncoder().fit(all_classes).transform(y)  # indices into classes_
-        if self.class_weight is not None:
+        if isinstance(self.class_weight, str):  # "balanced": not partial_fit, every class in y
+            per_class = self._balanced_weights(labels, sample_weight, len(all_classes))
+        elif self.class_weight is not None:
+            # scikit-learn's rule for the keys: a key that is no class (one missing from this
+            # fit's data, a cross-validation fold's) is ignored when every class has a weight
             per_class = compute_class_weight(self.class_weight, classes=all_classes, y=y)
+        if self.class_weight is not None:
             weights = per_class[labels] if weights is None else weights * per_class[labels]
         st.classes = all_classes
         if len(all_classes) == 2 and self.loss != "hinge":  # one logistic unit, as scikit-learn
@@ -861,14 +973,15 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         st.loss = losses.Hinge() if self.loss == "hinge" else losses.CrossEntropy()
         return labels.astype(np.int64), weights, labels, len(all_classes)
 
-    def _check_class_weight(self, all_classes):
-        """A class_weight dict: keys among the classes, values finite numbers >= 0."""
-        classes = set(all_classes.tolist())
-        for label, value in self.class_weight.items():
-            if label not in classes:
-                raise ValueError(f"class_weight has the key {label!r}, which is not a class; the "
-                                 f"classes are {all_classes.tolist()!r}")
-            check_real(value, f"class_weight[{label!r}]", low=0)
+    @staticmethod
+    def _balanced_weights(labels, sample_weight, n_classes):
+        """scikit-learn's "balanced", ``n_samples / (n_classes · count(label))`` with the
+        counts and n_samples weighted by sample_weight, as compute_class_weight(...,
+        sample_weight=) of later scikit-learn (1.6 lacks that keyword) and LogisticRegression:
+        a sample of weight k counts as k samples. A class whose samples all weigh 0 gets 0."""
+        counts = np.bincount(labels, weights=sample_weight, minlength=n_classes)
+        return np.divide(counts.sum(), n_classes * counts, out=np.zeros(n_classes),
+                         where=counts > 0)
 
     def _score_arrays(self, X, y_labels_index, sample_weight):
         """Accuracy on validated X against encoded labels (early stopping)."""

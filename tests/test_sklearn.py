@@ -18,7 +18,8 @@ pytest.importorskip("sklearn", minversion="1.6")
 from sklearn.base import clone  # noqa: E402
 from sklearn.exceptions import (ConvergenceWarning, DataConversionWarning,  # noqa: E402
                                 NotFittedError)
-from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
+from sklearn.model_selection import (GridSearchCV, KFold, cross_val_score,  # noqa: E402
+                                     train_test_split)
 from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
@@ -287,6 +288,27 @@ def test_regressor_early_stopping_scores_are_r2():
     assert est.validation_scores_[-1] > 0.5 and est.best_validation_score_ <= 1.0
 
 
+def test_early_stopping_stratifies_two_classes_only_as_mlpclassifier():
+    """MLPClassifier stratifies the validation split for one output column (two classes) only:
+    more classes with a one-sample class, or fewer validation samples than classes, fit (they
+    raised train_test_split's errors). The errors left name early_stopping/validation_fraction."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 4))
+    singleton = np.r_[np.zeros(30, int), np.ones(29, int), [2]]
+    ten_classes = np.arange(50) % 10  # 5 validation samples for 10 classes
+    for XX, yy in [(X, singleton), (X[:50], ten_classes)]:
+        for make in (MLPClassifier, GDClassifier):
+            est = make(hidden_layer_sizes=(5,), max_iter=5, early_stopping=True, random_state=0)
+            assert len(est.fit(XX, yy).validation_scores_) == 5
+    binary_singleton = np.r_[np.zeros(59, int), [1]]  # two classes: stratified, as sklearn
+    for est, yy in [(GDClassifier(early_stopping=True, **SMALL), binary_singleton),
+                    (GDRegressor(early_stopping=True, **SMALL), X[:1, 0])]:
+        with pytest.raises(ValueError, match="early_stopping=True cannot hold out "
+                                             "validation_fraction=0.1 of the"):
+            est.fit(X[:len(yy)], yy)
+        assert vars(est) == vars(clone(est))
+
+
 def test_adaptive_learning_rate_divides_by_five_until_1e_6():
     X, y = blobs()
     est = GDClassifier(hidden_layer_sizes=(8,), solver="sgd", learning_rate="adaptive",
@@ -330,6 +352,107 @@ def test_val_metric_schedule_needs_early_stopping():
     est = GDClassifier(learning_rate=plateau, early_stopping=True, max_iter=5, random_state=0,
                        n_threads=1).fit(X, y)
     assert est.n_iter_ == 5
+
+
+def _record_lrs(monkeypatch):
+    """The learning rate of every epoch Sequential.fit runs (as SGD gets it), in a list."""
+    lrs, original = [], Sequential.fit
+
+    def recording_fit(self, *args, **kwargs):
+        history = original(self, *args, **kwargs)
+        lrs.extend(history.history["lr"])
+        return history
+
+    monkeypatch.setattr(Sequential, "fit", recording_fit)
+    return lrs
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("learning_rate, unit", [
+    ("cosine", "epoch"), (gd.schedules.CosineAnnealingLR(unit="step"), "step"),
+    (gd.schedules.LinearWarmup("cosine", warmup_epochs=1, start_factor=1.0), "epoch")])
+def test_cosine_with_t_max_none_anneals_over_the_whole_fit(monkeypatch, learning_rate, unit,
+                                                           early_stopping):
+    """fit runs in chunks of Sequential.fit calls (11 epochs here, 1 with early stopping): the
+    cosine anneals over max_iter epochs, not over the first chunk (it reached 0 at epoch 11,
+    or alternated lr, 0, lr, 0 with early stopping). partial_fit, of unknown length, refuses
+    it, naming learning_rate, and changes nothing."""
+    lrs = _record_lrs(monkeypatch)
+    X, y = X40, X40 @ [1.0, 2.0, -1.0]
+    GDRegressor(hidden_layer_sizes=(4,), solver="sgd", learning_rate=learning_rate,
+                learning_rate_init=0.01, batch_size=10, max_iter=30, tol=0.0,
+                early_stopping=early_stopping, random_state=0, n_threads=1).fit(X, y)
+    n_batches = 4 if unit == "epoch" else (36 if early_stopping else 40) // 10
+    t = np.arange(30) * n_batches  # the first batch of each epoch
+    expected = 0.01 * (1 + np.cos(np.pi * t / (30 * n_batches))) / 2
+    assert_allclose(np.array(lrs) / 0.5, expected, rtol=1e-12, atol=1e-18)  # ½ of mse: s=0.5
+    est = GDRegressor(solver="sgd", learning_rate=learning_rate, **SMALL)
+    with pytest.raises(ValueError, match="learning_rate=.*T_max=None.*partial_fit.*T_max"):
+        est.partial_fit(X, y)
+    assert sorted(vars(est)) == sorted(vars(clone(est)))  # no fitted attribute set
+    est.set_params(learning_rate=gd.schedules.CosineAnnealingLR(T_max=5)).partial_fit(X, y)
+
+
+def test_invscaling_counts_t_over_warm_started_fits_as_sklearn():
+    """scikit-learn's "invscaling" keeps counting t_ (samples seen) over warm-started fits, each
+    fit's fresh optimizer running its first epoch at learning_rate_init: the same losses to
+    rounding (the clock restarted at t=0: 2e-2 off in the second fit)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(30, 3)
+    y = X @ [1.0, 2.0, -1.0] + 0.1 * rng.randn(30)
+    common = dict(hidden_layer_sizes=(4,), solver="sgd", learning_rate="invscaling",
+                  learning_rate_init=0.05, power_t=0.5, momentum=0.0, batch_size=30,
+                  shuffle=False, alpha=0.0, tol=0.0, n_iter_no_change=1000, warm_start=True,
+                  random_state=0, max_iter=1)
+    ours, theirs = GDRegressor(dtype="float64", n_threads=1, **common), MLPRegressor(**common)
+    _same_start(ours, theirs, X, y)
+    ours.t_ = theirs.t_ = 0
+    ours.loss_curve_, theirs.loss_curve_ = [], []
+    for _ in range(2):
+        ours.set_params(max_iter=4).fit(X, y)
+        theirs.set_params(max_iter=4).fit(X, y)
+        assert ours.t_ == theirs.t_
+    assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-14, atol=0)
+    ours.partial_fit(X, y)  # continues the clock too
+    theirs.partial_fit(X, y)
+    assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-14, atol=0)
+
+
+def test_sgd_schedule_values_are_learning_rates_of_sklearns_objective(monkeypatch):
+    """The ½ of squared error is folded into SGD's learning rates after the schedule: the
+    absolute values a schedule gives (PiecewiseLR's lrs, eta_min, min_lr) are learning rates in
+    the user's units, as learning_rate_init (PiecewiseLR([0.01]) trained as constant 0.02)."""
+    X, y = X40, X40 @ [1.0, 2.0, -1.0] + 0.1 * np.random.RandomState(0).randn(40)
+    params = dict(hidden_layer_sizes=(4,), solver="sgd", momentum=0.0, batch_size=10,
+                  shuffle=False, alpha=0.0, max_iter=5, tol=0.0, random_state=0,
+                  dtype="float64", n_threads=1)
+
+    def curve(**extra):
+        return GDRegressor(**params, **extra).fit(X, y).loss_curve_
+
+    constant = curve(learning_rate_init=0.01)
+    assert curve(learning_rate=gd.schedules.PiecewiseLR([0.01])) == constant
+    assert curve(learning_rate=gd.schedules.CosineAnnealingLR(5, eta_min=0.01),
+                 learning_rate_init=0.01) == constant
+    assert curve(learning_rate_init=0.02) != constant
+    lrs = _record_lrs(monkeypatch)  # ReduceLROnPlateau halves 0.04 down to min_lr=0.01
+    plateau = gd.schedules.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0,
+                                             threshold=1.0, min_lr=0.01)
+    curve(learning_rate=plateau, learning_rate_init=0.04)
+    assert_allclose(np.array(lrs) / 0.5, [0.04, 0.02, 0.01, 0.01, 0.01], rtol=1e-15)
+
+
+def test_learning_rate_names_are_lowercase_as_sklearns():
+    """scikit-learn refuses "Invscaling"; gdcore gave gdcore's per-epoch InverseTimeLR for it
+    (power_t ignored) but refused "Adaptive". Every name is lowercase now."""
+    X, y = X40, X40[:, 0]
+    with pytest.raises(ValueError, match="learning_rate"):
+        MLPRegressor(learning_rate="Invscaling").fit(X, y)
+    for name in ("Invscaling", "Adaptive", "CONSTANT", "Cosine"):
+        est = GDRegressor(learning_rate=name, **SMALL)
+        with pytest.raises(ValueError, match=f"learning_rate .*lowercase.*got '{name}'"):
+            est.fit(X, y)
+        assert vars(est) == vars(clone(est))
 
 
 # ------------------------------------------------------------------ partial_fit, warm_start
@@ -418,6 +541,43 @@ def test_class_weight_is_a_per_class_sample_weight():
     assert not np.array_equal(unweighted.decision_function(X), by_class.decision_function(X))
     with pytest.raises(ValueError, match="balanced"):
         GDClassifier(class_weight="balanced").partial_fit(X, labels, classes=["ant", "bee", "cat"])
+
+
+def test_class_weight_may_name_classes_absent_from_the_data():
+    """compute_class_weight's rule: a key that is no class of the data is ignored when every
+    class has a weight, so a cross-validation fold without a rare class fits (it failed)."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 3))
+    y = np.r_[np.zeros(30, int), np.ones(28, int), [2, 2]]  # class 2 is rare
+    params = dict(hidden_layer_sizes=(4,), max_iter=5, random_state=0, n_threads=1)
+    extra = GDClassifier(class_weight={0: 1.0, 1: 3.0, 2: 10.0}, **params).fit(X[:58], y[:58])
+    exact = GDClassifier(class_weight={0: 1.0, 1: 3.0}, **params).fit(X[:58], y[:58])
+    assert_array_equal(extra.decision_function(X), exact.decision_function(X))
+    scores = cross_val_score(GDClassifier(class_weight={0: 1.0, 1: 1.0, 2: 10.0}, **params),
+                             X, y, cv=KFold(3), error_score="raise")
+    assert np.isfinite(scores).all()
+    with pytest.raises(ValueError, match=r"\[1\], are not in class_weight"):  # 1 lacks one
+        GDClassifier(class_weight={0: 1.0, 2: 10.0}, **params).fit(X[:58], y[:58])
+    with pytest.raises(ValueError, match=r"class_weight\[2\] must be >= 0"):  # checked all the same
+        GDClassifier(class_weight={0: 1.0, 1: 1.0, 2: -1.0}, **params).fit(X[:58], y[:58])
+
+
+def test_balanced_class_weight_counts_classes_with_sample_weight():
+    """scikit-learn counts the classes of "balanced" with sample_weight (LogisticRegression,
+    compute_class_weight(..., sample_weight=)): integer weights are repeated rows."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] > 0.3).astype(int)
+    sw = np.where(y == 1, 3, 1).astype(float)
+    params = dict(hidden_layer_sizes=(4,), solver="sgd", shuffle=False,  # full batches
+                  max_iter=20, random_state=0, n_threads=1, class_weight="balanced")
+    weighted = GDClassifier(**params).fit(X, y, sample_weight=sw).predict_proba(X)
+    repeated = GDClassifier(**params).fit(np.repeat(X, 3 * y + 1 - y, axis=0),
+                                          np.repeat(y, 3 * y + 1 - y)).predict_proba(X)
+    assert_allclose(weighted, repeated, rtol=1e-9)  # 2e-2 apart when counted without weights
+    # a class whose samples all weigh 0 adds nothing (no 0 · inf)
+    zeroed = GDClassifier(**params).fit(X, y, sample_weight=np.where(y == 1, 0.0, 1.0))
+    assert np.isfinite(zeroed.loss_curve_).all()
 
 
 def test_results_do_not_depend_on_thread_count():
@@ -509,6 +669,10 @@ REFUSED_REFITS = {  # name: (estimator, first fit's y, refit's (params, X, y, sa
     "weights_sum_overflows": (GDClassifier, ABCD, ({}, X40, ABCD, np.full(40, 1e308))),
     "regressor_weights_sum_overflows": (GDRegressor, X40[:, 0], ({}, X40, X40[:, 0],
                                                                  np.full(40, 1e308))),
+    "learning_rate_not_lowercase": (GDRegressor, X40[:, 0], (dict(learning_rate="Invscaling"),
+                                                              X40, X40[:, 0], None)),
+    "binary_one_sample_class_split": (GDClassifier, SIGN, (dict(early_stopping=True), X40,
+                                                           np.arange(40) == 0, None)),
     "regressor_monitors_accuracy": (GDRegressor, X40[:, 0], (
         dict(learning_rate=gd.schedules.ReduceLROnPlateau(monitor="accuracy")), X40, X40[:, 0],
         None)),
@@ -554,7 +718,8 @@ def test_class_weight_values_and_keys_are_checked_naming_class_weight():
     for class_weight, match in [({"ant": -0.5}, r"class_weight\['ant'\] must be >= 0"),
                                 ({"ant": np.nan}, r"class_weight\['ant'\] must be a finite"),
                                 ({"ant": "x"}, r"class_weight\['ant'\]"),
-                                ({"dog": 1.0}, "class_weight has the key 'dog'")]:
+                                # no class has a weight and 'dog' is none (compute_class_weight)
+                                ({"dog": 1.0}, r"'cat'\], are not in class_weight")]:
         with pytest.raises(ValueError, match=match):
             GDClassifier(class_weight=class_weight, **SMALL).fit(X, labels)
     zero = GDClassifier(class_weight={"ant": 0.0}, **SMALL).fit(X, labels)  # 0 is allowed
