@@ -206,6 +206,8 @@ class LambdaCallback(Callback):
                 raise TypeError(f"{name} must be callable, got {fn!r}")
             if fn is not None:
                 setattr(self, name, fn)
+        if on_batch_end is None and batch_frequency is None:
+            return  # the base class's "no batch calls"
         if isinstance(batch_frequency, bool) or not isinstance(batch_frequency, numbers.Integral) \
                 or batch_frequency < 1:
             raise ValueError(f"batch_frequency must be a positive int, got {batch_frequency!r}")

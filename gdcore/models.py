@@ -343,8 +343,10 @@ class Sequential:
         self.loss_ = state["loss"]
         self.history_ = state["history"]
         self._rng.bit_generator.state = state["rng"]
-        # train_step's optimizers given by name, state included: a copy steps on as the original
-        self._step_optimizers = state.get("step_optimizers", {})
+        # train_step's optimizers given by name, state included: a copy steps on as the original.
+        # Copied here: copy.copy hands over the original's objects, which two models cannot share
+        self._step_optimizers = {name: copy.deepcopy(opt)
+                                 for name, opt in state.get("step_optimizers", {}).items()}
 
     def save(self, path, optimizer=None):
         """Save structure, parameters, generator state, last loss and, when given, the

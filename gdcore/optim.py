@@ -138,6 +138,9 @@ class Optimizer:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.__dict__["_lock"] = new_lock(self)
+        slots = self.state.get("slots")
+        if slots is not None:  # joblib's memory-mapped loads give read-only buffers
+            self.state["slots"] = [s if s.flags.writeable else s.copy() for s in slots]
 
     def __repr__(self):
         fields = ", ".join(f"{k}={v}" for k, v in self._fields().items())

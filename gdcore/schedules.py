@@ -38,14 +38,17 @@ __all__ = ["Schedule", "Constant", "StepLR", "MultiStepLR", "ExponentialLR", "In
 
 
 # ---------------------------------------------------------------------------------- validation
-_MAX_INT = 2**62  # epochs, steps and samples are counted in int64, with room to add
+# Periods and milestones meet epoch, step and sample counts in int64 arithmetic
+_MAX_PERIOD = 2**62
 
 
-def _check_int(value, name, *, minimum):
+def _check_int(value, name, *, minimum, maximum=None):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
-            or not minimum <= value <= _MAX_INT:
+            or value < minimum or (maximum is not None and value > maximum):
         kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-        limit = " (at most 2**62)" if isinstance(value, numbers.Integral) and value > 0 else ""
+        limit = (f" (at most 2**{maximum.bit_length() - 1})"
+                 if maximum is not None and isinstance(value, numbers.Integral) and value > 0
+                 else "")
         raise ValueError(f"{name} must be {kind}{limit}, got {value!r}")
     return int(value)
 
@@ -338,7 +341,7 @@ class StepLR(_PositionSchedule):
     """
 
     def __init__(self, step_size, *, gamma=0.1, unit="epoch"):
-        self.step_size = _check_int(step_size, "step_size", minimum=1)
+        self.step_size = _check_int(step_size, "step_size", minimum=1, maximum=_MAX_PERIOD)
         self.gamma = check_real(gamma, "gamma", low=0, low_open=True)
         super().__init__(unit)
 
@@ -371,7 +374,7 @@ class MultiStepLR(_PositionSchedule):
             raise ValueError(f"milestones must be a sequence of ints, got {milestones!r}") from None
         if not milestones:
             raise ValueError("milestones must hold at least one epoch")
-        milestones = [_check_int(m, f"milestones[{i}]", minimum=1)
+        milestones = [_check_int(m, f"milestones[{i}]", minimum=1, maximum=_MAX_PERIOD)
                       for i, m in enumerate(milestones)]
         if any(b <= a for a, b in zip(milestones, milestones[1:])):
             raise ValueError(f"milestones must be strictly increasing, got {milestones!r}")
@@ -476,7 +479,8 @@ class CosineAnnealingLR(_PositionSchedule):
     """
 
     def __init__(self, T_max=None, *, eta_min=0.0, unit="epoch"):
-        self.T_max = None if T_max is None else _check_int(T_max, "T_max", minimum=1)
+        self.T_max = None if T_max is None else _check_int(T_max, "T_max", minimum=1,
+                                                           maximum=_MAX_PERIOD)
         self.eta_min = check_real(eta_min, "eta_min", low=0)
         super().__init__(unit)
 
@@ -559,10 +563,12 @@ class LinearWarmup(Schedule):
             raise ValueError("LinearWarmup needs exactly one of warmup_epochs and warmup_steps, "
                              f"got warmup_epochs={warmup_epochs!r}, warmup_steps={warmup_steps!r}")
         if warmup_epochs is not None:
-            self.warmup_epochs = _check_int(warmup_epochs, "warmup_epochs", minimum=1)
+            self.warmup_epochs = _check_int(warmup_epochs, "warmup_epochs", minimum=1,
+                                            maximum=_MAX_PERIOD)
             self.warmup_steps = None
         else:
-            self.warmup_steps = _check_int(warmup_steps, "warmup_steps", minimum=1)
+            self.warmup_steps = _check_int(warmup_steps, "warmup_steps", minimum=1,
+                                           maximum=_MAX_PERIOD)
             self.warmup_epochs = None
         self.start_factor = check_real(start_factor, "start_factor", low=0, high=1)
         self.schedule = get(schedule)
@@ -777,6 +783,8 @@ def get(schedule=None, /, **kwargs):
             raise ValueError("keyword arguments are for a schedule given by name, "
                              f"not for the object {schedule!r}")
         return schedule
+    if schedule is None and "schedule" in kwargs:
+        schedule = kwargs.pop("schedule")  # get(schedule="cosine"): the name as a keyword
     if schedule is None:
         if kwargs:
             raise ValueError(f"keyword arguments {sorted(kwargs)} are for a schedule given by "

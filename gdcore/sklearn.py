@@ -402,7 +402,8 @@ class _BaseGD(BaseEstimator):
         st = self._settings()
         if incremental and st.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
-        if incremental and _unsized_cosines(self._new_schedule(st)):
+        continuing = hasattr(self, "model_") and hasattr(self, "_optimizer")
+        if incremental and not continuing and _unsized_cosines(self._new_schedule(st)):
             raise ValueError(
                 f"learning_rate={self.learning_rate!r} holds a CosineAnnealingLR with "
                 "T_max=None, which anneals over the whole fit, a length partial_fit (one epoch "
@@ -704,6 +705,12 @@ class _BaseGD(BaseEstimator):
         if opt is not None and model is not None and opt.state.get("slots") is not None:
             opt.state["slots"] = [np.array(slot) for slot in opt.state["slots"]]
             opt.state["owner"] = model
+        # Pickled before SGD's factor s moved from its lr into _Scaled (see _new_optimizer):
+        # move it, or "adaptive" would drop it at its next division (_set_learning_rate)
+        schedule, lr = self.__dict__.get("_schedule"), self.__dict__.get("_learning_rate")
+        if isinstance(opt, optim.SGD) and schedule is not None \
+                and not isinstance(schedule, _Scaled) and lr and opt.lr != lr:
+            self._schedule, opt.lr = _Scaled(schedule, opt.lr / lr), lr
 
 
 _COMMON_PARAMETERS = """

@@ -1,6 +1,7 @@
 """Callbacks, validation_split, initial_epoch, training accuracy, progress output,
 check_gradients."""
 import io
+import sys
 
 import numpy as np
 import pytest
@@ -151,6 +152,18 @@ def test_the_epoch_loss_has_the_same_bits_however_the_epoch_is_sliced():
     assert history([]) == history(sliced[:1]) == history(sliced)
 
 
+def test_fit_for_ever_until_early_stopping_and_a_patience_without_end_are_taken():
+    """epochs=sys.maxsize (train until a callback stops it) and patience=sys.maxsize were
+    refused for a while, after fit had started changing the model."""
+    X, y = blobs()
+    model = gd.MLP([4, 8, 3], seed=0)
+    history = model.fit(X, y, epochs=sys.maxsize, verbose=0, seed=0,
+                        callbacks=[gd.callbacks.EarlyStopping(monitor="loss", patience=0,
+                                                              min_delta=1e9)])
+    assert len(history.epoch) == 2  # the first sets the best, the second fails to beat it
+    gd.schedules.ReduceLROnPlateau(monitor="loss", patience=sys.maxsize)
+
+
 def test_lambda_callback_checks_batch_frequency_even_without_on_batch_end():
     with pytest.raises(ValueError, match="batch_frequency must be a positive int, got 0"):
         gd.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: None, batch_frequency=0)
@@ -158,6 +171,9 @@ def test_lambda_callback_checks_batch_frequency_even_without_on_batch_end():
     with pytest.raises(ValueError, match="batch_frequency=3 sets how often on_batch_end"):
         gd.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: None, batch_frequency=3)
     gd.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: None)  # the default is fine
+    # None, the base class's "no batch calls", too
+    assert gd.callbacks.LambdaCallback(on_epoch_end=print, batch_frequency=None).batch_frequency \
+        is None
 
 
 def test_initial_epoch_resumes_with_the_same_bits():

@@ -336,6 +336,10 @@ def test_get_names_and_defaults():
     assert (warm.warmup_epochs, warm.warmup_steps) == (None, 100)
     warm = S.get("warmup", schedule="cosine", warmup_epochs=3)
     assert (warm.warmup_epochs, type(warm.schedule)) == (3, S.CosineAnnealingLR)
+    # the name as a keyword still works
+    assert type(S.get(schedule="cosine")) is S.CosineAnnealingLR
+    assert S.get(schedule="step", step_size=3).step_size == 3
+    assert type(S.get(schedule=None)) is S.Constant
     plateau = S.get("plateau")
     assert (plateau.monitor, plateau.factor, plateau.patience) == ("val_loss", 0.1, 10)
     assert S.get("step") is not S.get("step")  # a name makes a new object every time

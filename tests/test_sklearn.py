@@ -391,6 +391,30 @@ def test_cosine_with_t_max_none_anneals_over_the_whole_fit(monkeypatch, learning
         est.partial_fit(X, y)
     assert sorted(vars(est)) == sorted(vars(clone(est)))  # no fitted attribute set
     est.set_params(learning_rate=gd.schedules.CosineAnnealingLR(T_max=5)).partial_fit(X, y)
+    # after a fit the running cosine has its length: partial_fit continues it
+    fitted = GDRegressor(solver="sgd", learning_rate=learning_rate, **SMALL).fit(X, y)
+    fitted.partial_fit(X, y)
+    assert fitted.n_iter_ == SMALL["max_iter"] + 1
+
+
+def test_an_sgd_regressor_pickled_with_its_factor_in_the_lr_continues_adaptive_as_before():
+    """Estimators pickled before the factor s of scikit-learn's objective moved from SGD's lr
+    into the schedule's output (_Scaled) are migrated on load: "adaptive" divides the rate
+    keeping the factor (it dropped it, training at twice the rate)."""
+    X, y = X40, X40 @ [1.0, 2.0, -1.0]
+    params = dict(hidden_layer_sizes=(4,), solver="sgd", learning_rate="adaptive",
+                  learning_rate_init=0.01, max_iter=5, n_iter_no_change=1, tol=1e9,
+                  random_state=0, n_threads=1, dtype="float64")
+    current = GDRegressor(**params).fit(X, y)
+    old = pickle.loads(pickle.dumps(current))
+    # the former layout: the factor in the optimizer's lr, the schedule unwrapped
+    old._optimizer.lr, old._schedule = old._optimizer.lr * 0.5, old._schedule.schedule
+    migrated = pickle.loads(pickle.dumps(old))
+    assert type(migrated._schedule).__name__ == "_Scaled"
+    for est in (current, migrated):
+        est.partial_fit(X, y)
+    assert_array_equal(migrated.loss_curve_, current.loss_curve_)
+    assert migrated._optimizer.lr == current._optimizer.lr
 
 
 def test_invscaling_counts_t_over_warm_started_fits_as_sklearn():

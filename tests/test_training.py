@@ -374,12 +374,13 @@ def test_pickle_round_trip_keeps_structure_weights_and_loss():
         gd.Sequential.from_config({"layers": [{"n_in": 2}]})
 
 
-@pytest.mark.parametrize("copy_model", [lambda m: pickle.loads(pickle.dumps(m)), copy.deepcopy],
-                         ids=["pickle", "deepcopy"])
+@pytest.mark.parametrize("copy_model", [lambda m: pickle.loads(pickle.dumps(m)), copy.deepcopy,
+                                        copy.copy], ids=["pickle", "deepcopy", "copy"])
 @pytest.mark.parametrize("name", ["adam", "rmsprop", "adagrad"])
 def test_a_copied_model_steps_on_with_train_steps_optimizer_given_by_name(copy_model, name):
     """train_step keeps an optimizer given by name per model; a copy started it afresh (step 0,
-    zero moments) where the original went on."""
+    zero moments) where the original went on. copy.copy must not share it: two models stepping
+    one optimizer reset each other's state."""
     rng = np.random.default_rng(2)
     X, y = rng.normal(size=(64, 8)).astype(np.float32), rng.integers(0, 3, 64)
     model = gd.MLP([8, 16, 3], seed=0)
@@ -391,6 +392,20 @@ def test_a_copied_model_steps_on_with_train_steps_optimizer_given_by_name(copy_m
         assert clone.train_step(X[rows], y[rows], optimizer=name) == \
             model.train_step(X[rows], y[rows], optimizer=name)
     np.testing.assert_array_equal(clone._params, model._params)
+
+
+def test_a_memory_mapped_load_steps_on_with_train_steps_optimizer_given_by_name(tmp_path):
+    """joblib (and loky's workers) load large arrays as read-only memory maps: the optimizer's
+    state buffers must become writable again, as the model's parameters do."""
+    joblib = pytest.importorskip("joblib")
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 20)).astype(np.float32), rng.integers(0, 3, 64)
+    model = gd.MLP([20, 64, 3], seed=0)
+    model.train_step(X, y, optimizer="adam")
+    joblib.dump(model, tmp_path / "m.joblib")
+    loaded = joblib.load(tmp_path / "m.joblib", mmap_mode="r")
+    assert loaded.train_step(X, y, optimizer="adam") == model.train_step(X, y, optimizer="adam")
+    np.testing.assert_array_equal(loaded._params, model._params)
 
 
 def test_read_only_inputs_train_and_predict():
