@@ -778,13 +778,13 @@ def get(schedule=None, /, **kwargs):
     A name makes a new object on every call, so a schedule given to fit by name starts afresh
     in every fit call.
     """
+    if schedule is None and "schedule" in kwargs:
+        schedule = kwargs.pop("schedule")  # get(schedule="cosine"): given as a keyword
     if isinstance(schedule, Schedule):
         if kwargs:
             raise ValueError("keyword arguments are for a schedule given by name, "
                              f"not for the object {schedule!r}")
         return schedule
-    if schedule is None and "schedule" in kwargs:
-        schedule = kwargs.pop("schedule")  # get(schedule="cosine"): the name as a keyword
     if schedule is None:
         if kwargs:
             raise ValueError(f"keyword arguments {sorted(kwargs)} are for a schedule given by "

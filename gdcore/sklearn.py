@@ -131,8 +131,8 @@ class _Scaled(schedules.Schedule):
     min_lr) a learning rate of scikit-learn's objective, in the user's units."""
 
     def __init__(self, schedule, factor):
+        super().__init__()  # first: its reset() would also reset a wrapped running schedule
         self.schedule, self.factor = schedule, factor
-        super().__init__()
 
     monitor = property(lambda self: self.schedule.monitor)
     per_step = property(lambda self: self.schedule.per_step)
@@ -741,12 +741,12 @@ gdcore.schedules.Schedule, default="constant"
         on over warm-started fits (``t_``). "adaptive" divides the learning rate by 5 whenever
         the stopping criterion fires (``n_iter_no_change`` epochs without improvement by
         ``tol``), and stops only when it fires with the rate at or below 1e-6, exactly as
-        scikit-learn. A gdcore Schedule (or name, e.g. "cosine") is copied
-        at each fit and continued by partial_fit; one that monitors "val_*" metrics needs
+        scikit-learn. A gdcore Schedule (or name, e.g. "cosine") is copied at each fit and
+        continued by partial_fit; one that monitors "val_*" metrics needs
         ``early_stopping=True``. A CosineAnnealingLR with ``T_max=None`` (as "cosine") anneals
         over ``max_iter`` epochs (times the batches per epoch with ``unit="step"``), whenever
-        training stops; partial_fit refuses it (give ``T_max``). Names are lowercase, as
-        scikit-learn's ("Invscaling" is refused).
+        training stops; a partial_fit with no fit before it refuses one (give ``T_max``).
+        Names are lowercase, as scikit-learn's ("Invscaling" is refused).
     learning_rate_init : float, default=0.001
         Initial learning rate.
     power_t : float, default=0.5

@@ -340,6 +340,10 @@ def test_get_names_and_defaults():
     assert type(S.get(schedule="cosine")) is S.CosineAnnealingLR
     assert S.get(schedule="step", step_size=3).step_size == 3
     assert type(S.get(schedule=None)) is S.Constant
+    cosine = S.CosineAnnealingLR(T_max=5)
+    assert S.get(schedule=cosine) is cosine
+    with pytest.raises(ValueError, match="keyword arguments are for a schedule given by name"):
+        S.get(schedule=cosine, eta_min=0.1)
     plateau = S.get("plateau")
     assert (plateau.monitor, plateau.factor, plateau.patience) == ("val_loss", 0.1, 10)
     assert S.get("step") is not S.get("step")  # a name makes a new object every time

@@ -397,12 +397,15 @@ def test_cosine_with_t_max_none_anneals_over_the_whole_fit(monkeypatch, learning
     assert fitted.n_iter_ == SMALL["max_iter"] + 1
 
 
-def test_an_sgd_regressor_pickled_with_its_factor_in_the_lr_continues_adaptive_as_before():
+@pytest.mark.parametrize("learning_rate", ["adaptive", "invscaling", "cosine",
+                                           gd.schedules.StepLR(2, gamma=0.1)])
+def test_an_sgd_regressor_pickled_with_its_factor_in_the_lr_continues_as_before(learning_rate):
     """Estimators pickled before the factor s of scikit-learn's objective moved from SGD's lr
     into the schedule's output (_Scaled) are migrated on load: "adaptive" divides the rate
-    keeping the factor (it dropped it, training at twice the rate)."""
+    keeping the factor (it dropped it, training at twice the rate), and a running schedule goes
+    on where it was (the migration first reset it)."""
     X, y = X40, X40 @ [1.0, 2.0, -1.0]
-    params = dict(hidden_layer_sizes=(4,), solver="sgd", learning_rate="adaptive",
+    params = dict(hidden_layer_sizes=(4,), solver="sgd", learning_rate=learning_rate,
                   learning_rate_init=0.01, max_iter=5, n_iter_no_change=1, tol=1e9,
                   random_state=0, n_threads=1, dtype="float64")
     current = GDRegressor(**params).fit(X, y)
@@ -412,7 +415,8 @@ def test_an_sgd_regressor_pickled_with_its_factor_in_the_lr_continues_adaptive_a
     migrated = pickle.loads(pickle.dumps(old))
     assert type(migrated._schedule).__name__ == "_Scaled"
     for est in (current, migrated):
-        est.partial_fit(X, y)
+        for _ in range(3):
+            est.partial_fit(X, y)
     assert_array_equal(migrated.loss_curve_, current.loss_curve_)
     assert migrated._optimizer.lr == current._optimizer.lr
 
