@@ -143,7 +143,9 @@ class ModelCheckpoint(Callback):
         File path; may hold ``{epoch}`` and log keys, e.g. ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"``.
     monitor : str, default="val_loss"
     save_best_only : bool, default=False
-        Save only when the monitored metric improves on the best so far.
+        Save only when the monitored metric improves on the best so far, over every fit the
+        callback is given to (as Keras's): a resumed fit does not overwrite the best file with
+        a worse model.
     mode : {"auto", "min", "max"}, default="auto"
     save_optimizer : bool, default=True
         Include the optimizer's state, so training can resume with the same bits.
@@ -157,6 +159,7 @@ class ModelCheckpoint(Callback):
         self.mode = _monitor_mode(monitor, mode)
         self.save_optimizer = bool(save_optimizer)
         self.saved = []
+        self.best = math.inf if self.mode == "min" else -math.inf
 
     def check_logs(self, keys):
         if self.save_best_only and self.monitor not in keys:
@@ -171,9 +174,6 @@ class ModelCheckpoint(Callback):
         if not os.path.isdir(folder):
             raise ValueError(f"ModelCheckpoint path {self.path!r}: folder {folder!r} does not "
                              "exist")
-
-    def on_train_begin(self, logs=None):
-        self.best = math.inf if self.mode == "min" else -math.inf
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -231,4 +231,9 @@ def check(callbacks):
     for i, cb in enumerate(callbacks):
         if not isinstance(cb, Callback):
             raise TypeError(f"callbacks[{i}] must be a gdcore.callbacks.Callback, got {type(cb).__name__}")
+        frequency = cb.batch_frequency  # a subclass sets it as it likes: checked here
+        if frequency is not None and (isinstance(frequency, bool) or not isinstance(
+                frequency, numbers.Integral) or frequency < 1):
+            raise ValueError(f"callbacks[{i}].batch_frequency must be None or a positive int, "
+                             f"got {frequency!r}")
     return callbacks

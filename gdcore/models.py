@@ -12,8 +12,8 @@ import numpy as np
 from . import _core, losses, optim, schedules
 from . import callbacks as callbacks_module
 from ._threads import blas_single_thread, new_lock, resolve_n_threads, usable_cores
-from ._validation import (check_non_negative_number, check_positive_int, check_seed, check_X,
-                          check_y, finite_float)
+from ._validation import (_narrowed, check_non_negative_number, check_positive_int, check_seed,
+                          check_X, check_y, finite_float)
 from .layers import NEGATIVE_SLOPE, ACTIVATIONS, Dense, Dropout, check_activation
 
 _MAX_LAYERS = 64  # csrc/gd_train.c GD_MAX_LAYERS
@@ -126,6 +126,7 @@ class _Progress:
         self.live = verbose == 1 and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.bar = None
         self._tqdm = None
+        self._mid_line = False  # a plain bar drawn and its epoch's line not yet ended
         if self.live:
             try:
                 from tqdm.auto import tqdm
@@ -151,6 +152,18 @@ class _Progress:
         self.stream.write(f"\rEpoch {epoch + 1}/{self.epochs} [{bar[:width]}] "
                           f"{batches_done}/{self.n_batches}")
         self.stream.flush()
+        self._mid_line = True
+
+    def close(self):
+        """End a bar left open by a fit that stopped mid-epoch (divergence, an exception,
+        Ctrl-C), so that what is printed next starts on a line of its own."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        elif self._mid_line:
+            self.stream.write("\n")
+            self.stream.flush()
+        self._mid_line = False
 
     @staticmethod
     def _format(values):
@@ -169,14 +182,32 @@ class _Progress:
         self.stream.write(f"{prefix}Epoch {epoch + 1}/{self.epochs} - {self._format(values)}"
                           + " " * 10 + "\n")
         self.stream.flush()
+        self._mid_line = False
+
+
+def _interruptible(main_thread):
+    """Whether a core call catches SIGINT: only where Python would raise KeyboardInterrupt for
+    it, in the main thread with Python's default handler. A process that ignores SIGINT
+    (SIG_IGN, as multiprocessing pool workers often do) or handles it itself keeps that, the
+    handler running after the C call. Asked before each call: a callback may install one."""
+    return main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def _same_arguments(cached, given):
-    """Whether train_step's arguments are the ones its fast path was bound with."""
+    """Whether train_step's arguments are the ones its fast path was bound with, of the same
+    types too: False == 0.0 and 2.0 == 2, but the general path refuses l2=False and
+    n_threads=2.0, so they must not slip past it on the fast path."""
     try:
-        return cached == given
+        return all(type(a) is type(b) and bool(a == b) for a, b in zip(cached, given))
     except (TypeError, ValueError):  # an argument whose == is not a plain bool: not the same
         return False
+
+
+def _same_buffers(slots, bound):
+    """Whether the optimizer's state buffers are the very arrays a Stepper was bound to (it
+    holds their pointers): a buffer replaced in the list must take the general path."""
+    return slots is not None and len(slots) == len(bound) and all(
+        a is b for a, b in zip(slots, bound))
 
 
 class Sequential:
@@ -279,7 +310,7 @@ class Sequential:
         self._forward_work = np.empty(0, dtype=self.dtype)
         self._step_optimizers = {}
         self._has_dropout = bool(rates.any())
-        self._fast_step = None  # (key, optimizer, state, slots, version, Stepper) of train_step
+        self._fast_step = None  # (key, optimizer, state, slots, version, Stepper, loss)
         self._lock = new_lock(self)
         self.loss_ = None
         self.history_ = None
@@ -381,9 +412,11 @@ class Sequential:
                 raise TypeError(f"weights[{i}] must be real-valued, got dtype {arr.dtype}")
             if arr.shape != old.shape:
                 raise ValueError(f"weights[{i}] must have shape {old.shape}, got {arr.shape}")
-            arr = arr.astype(self.dtype)
+            narrowed = _narrowed(arr.dtype, self.dtype)
+            with np.errstate(over="ignore"):  # an overflow to inf is reported just below
+                arr = arr.astype(self.dtype)
             if not np.isfinite(arr).all():
-                raise ValueError(f"weights[{i}] contains NaN or infinity")
+                raise ValueError(f"weights[{i}] contains NaN or infinity" + narrowed)
             converted.append(arr)
         with self._lock:
             for new, old in zip(converted, expected):
@@ -427,7 +460,7 @@ class Sequential:
         state["step"] = step
 
     def _run_epoch(self, epoch, seed, n_threads, loss_spec, opt_spec, lrs, state, slots, X, y_real,
-                   y_index, weights, perm, batch_size, n_batches, work, interruptible,
+                   y_index, weights, perm, batch_size, n_batches, work, main_thread,
                    on_divergence, progress, callbacks):
         """One epoch in C: in one call, or in slices of batches when the progress bar or a
         callback asks to see batches. Returns (Σ batch_loss·rows, rows classified right, rows
@@ -445,7 +478,7 @@ class Sequential:
             status, loss_sum, correct, _, bad_batch = _core.train(
                 self._network, n_threads, loss_spec, opt_spec, lrs, self._params, self._grads,
                 slots, state["step"], X, y_real, y_index, weights, perm, batch_size, first, end,
-                work, interruptible, _dropout_key(seed, epoch), state=state,
+                work, _interruptible(main_thread), _dropout_key(seed, epoch), state=state,
                 loss_start=loss_sum, correct_start=correct)
             if status == _core.INTERRUPTED:
                 # Stopped between two batches: the model is consistent, history_ holds the
@@ -465,8 +498,9 @@ class Sequential:
                 skipped += 1  # "ignore": leave that batch out and go on
                 rows_used -= min(batch_size, X.shape[0] - bad_batch * batch_size)
                 first = bad_batch + 1
-                continue
-            if status == _core.ERR_OVERFLOW:
+                if first < end:
+                    continue  # the rest of the slice; one the skipped batch ends is reported
+            elif status == _core.ERR_OVERFLOW:
                 # An update made a weight inf or NaN: that batch's update cannot be undone in
                 # place, so the weights go back to the start of the epoch, and training stops
                 # under any on_divergence (there is no batch left to skip to).
@@ -478,7 +512,8 @@ class Sequential:
                     raise DivergenceError(f"fit: {what}. Try a smaller learning rate",
                                           epoch=epoch, batch=bad_batch, update=True)
                 return loss_sum, correct, rows_used, skipped, (epoch, bad_batch, what)
-            _raise_for_status(status, "fit")
+            else:
+                _raise_for_status(status, "fit")
             progress.update(epoch, end)
             rows_done = min(end * batch_size, X.shape[0]) - (X.shape[0] - rows_used)  # not skipped
             for callback in batch_callbacks:
@@ -606,7 +641,7 @@ class Sequential:
 
     def predict_proba(self, X, *, n_threads=None):
         """Class probabilities: softmax of the outputs, or the sigmoid of each output when the
-        model has one output or was trained with binary_cross_entropy.
+        model has one output or was last trained (fit or train_step) with binary_cross_entropy.
 
         Returns
         -------
@@ -635,7 +670,7 @@ class Sequential:
         X : array-like of shape (n_samples, n_inputs)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         loss : str or Loss, optional
-            Defaults to the loss of the last fit.
+            Defaults to the loss of the last fit or train_step.
 
         Returns
         -------
@@ -716,15 +751,16 @@ class Sequential:
         fast = self._fast_step
         if fast is not None and sample_weight is None \
                 and _same_arguments(fast[0], (loss, optimizer, l1, l2, n_threads)):
-            _, opt, state, slots, version, stepper = fast
+            _, opt, state, slots, version, stepper, step_loss = fast
             with opt._lock, self._lock:  # see Optimizer._lock
-                if opt._version == version and state.get("slots") is slots \
-                        and state.get("owner") is self:
+                if opt._version == version and _same_buffers(state.get("slots"), slots) \
+                        and state.get("owner") is self and opt.state is state:
                     seed = int(self._rng.integers(2**63)) if self._has_dropout else 0
                     result = stepper.step(X, y, state, seed)
                     if result is not None:
                         status, batch_loss = result
                         if status == _core.OK:
+                            self.loss_ = step_loss
                             return batch_loss
                         if status == _core.ERR_OVERFLOW:
                             raise DivergenceError(_STEP_OVERFLOW.format(self.dtype.name),
@@ -749,13 +785,14 @@ class Sequential:
         y_real, y_index = self._targets(y, loss, X.shape[0])
         weights = self._sample_weights(sample_weight, None, y_index, loss, X.shape[0])
         threads = resolve_n_threads(n_threads)
+        opt_spec = opt.spec()  # refused hyperparameters, before the state is taken (below)
         with opt._lock, self._lock, blas_single_thread():  # see Optimizer._lock
-            state = opt._state_for(self)
             work = self._workspace("train", self._network.train_workspace_len(
                 X.shape[0], self.dtype == np.float64))
+            state = opt._state_for(self)  # may start the state afresh: nothing refuses after
             snapshot = self._snapshot(state)
             status, loss_sum, _, _, _ = _core.train(
-                self._network, threads, loss.spec(l1, l2), opt.spec(), None, self._params,
+                self._network, threads, loss.spec(l1, l2), opt_spec, None, self._params,
                 self._grads, opt.slots(self), state["step"], X, y_real, y_index, weights, None,
                 X.shape[0], 0, 1, work, False, seed, state=state)
             if status == _core.ERR_OVERFLOW:
@@ -763,20 +800,22 @@ class Sequential:
                 raise DivergenceError(_STEP_OVERFLOW.format(self.dtype.name), epoch=None, batch=0,
                                       update=True)
             _raise_for_status(status, "train_step")
+            self.loss_ = loss  # trained with it: predict_proba and evaluate go by it, as after fit
             key = (loss_arg, optimizer_arg, l1, l2, n_threads)
             fast = self._fast_step
             still_bound = (fast is not None and _same_arguments(fast[0], key) and fast[1] is opt
-                           and fast[3] is state["slots"] and fast[4] == opt._version)
+                           and _same_buffers(state["slots"], fast[3])
+                           and fast[4] == opt._version)
             # bind once, not on every general-path call (lists or other layouts take this path
             # each time, and a Stepper allocates a backup of the parameters and state)
             if not still_bound and _core.blas_thread_control_installed():
                 key_loss = copy.copy(loss_arg) if isinstance(loss_arg, losses.Loss) else loss_arg
                 self._fast_step = (
-                    (key_loss, optimizer_arg, l1, l2, n_threads), opt, state, state["slots"],
-                    opt._version,
-                    _core.Stepper(self._network, threads, loss.spec(l1, l2), opt.spec(),
+                    (key_loss, optimizer_arg, l1, l2, n_threads), opt, state,
+                    tuple(state["slots"]), opt._version,
+                    _core.Stepper(self._network, threads, loss.spec(l1, l2), opt_spec,
                                   self._params, self._grads, opt.slots(self),
-                                  loss.targets == "index"))
+                                  loss.targets == "index"), loss)
         return loss_sum / X.shape[0]
 
     def fit(self, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, epochs=10,
@@ -819,8 +858,8 @@ class Sequential:
             validation data; exclusive with validation_data.
         callbacks : list of gdcore.callbacks.Callback, optional
             EarlyStopping, ModelCheckpoint, LambdaCallback, or your own. The optimizer's
-            hyperparameters (lr included) are read at each epoch's start: one that a callback
-            changes takes effect from the next epoch.
+            hyperparameters (lr included) are read at each epoch's start, before
+            on_epoch_begin: one that a callback changes takes effect from the next epoch.
         schedule : str or gdcore.schedules.Schedule, optional
             Learning-rate schedule scaling the optimizer's lr (see gdcore.schedules); all the
             rates of an epoch are computed before it, so per-batch warmup costs no Python per
@@ -925,11 +964,7 @@ class Sequential:
         progress = _Progress(int(verbose), epochs, n_batches)
         loss_spec, opt_spec = loss.spec(l1, l2), opt.spec()
         weights = self._sample_weights(sample_weight, class_weight, y_index, loss, n_samples)
-        # The core catches SIGINT only where Python would raise KeyboardInterrupt for it: a
-        # process that ignores it (SIG_IGN, as multiprocessing pool workers often do) or handles
-        # it itself keeps that, the handler running after the epoch's C call
-        interruptible = (threading.current_thread() is threading.main_thread()
-                         and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        main_thread = threading.current_thread() is threading.main_thread()  # _interruptible
 
         with opt._lock, self._lock, blas_single_thread():  # see Optimizer._lock
             # The last refusals, before anything of the model changes: a workspace beyond
@@ -941,7 +976,7 @@ class Sequential:
                 self._forward(validation[0], n_threads, "validation_data[0]")
             if seed is None:  # drawn only now: a refused fit leaves the model's generator alone
                 seed = int(self._rng.integers(2**63))
-            if interruptible:
+            if _interruptible(main_thread):
                 _core.clear_stop_request()
             self.history_ = history
             self.loss_ = loss
@@ -955,45 +990,48 @@ class Sequential:
             for callback in callbacks:
                 callback.set_model(self)
                 callback.on_train_begin({})
-            for epoch in range(initial_epoch, epochs):
-                if opt._version != opt_version:
-                    # a callback changed a hyperparameter: it takes effect from this epoch on
-                    # (momentum turned on gets its velocity here)
-                    opt_spec, opt_version = opt.spec(), opt._version
-                    state, slots = opt._state_for(self), opt.slots(self)
-                lrs = schedule.batch_lrs(n_batches, opt.lr, n_samples=n_samples)
-                perm = (epoch_permutation(n_samples, seed, epoch) if shuffle
-                        else np.arange(n_samples, dtype=np.int64))
-                for callback in callbacks:
-                    callback.on_epoch_begin(epoch, {"lr": float(lrs[0])})
-                start = time.perf_counter()
-                loss_sum, correct, rows_used, skipped, diverged = self._run_epoch(
-                    epoch, seed, n_threads, loss_spec, opt_spec, lrs, state, slots, X, y_real, y_index,
-                    weights, perm, batch_size, n_batches, work, interruptible, on_divergence,
-                    progress, callbacks)
-                if diverged:
-                    warnings.warn(f"fit stopped: {diverged[2]}", RuntimeWarning, stacklevel=2)
-                    history.diverged = diverged[:2]
-                    break
-                seconds = time.perf_counter() - start
-                values = {"loss": loss_sum / rows_used if rows_used else float("nan")}
-                if with_accuracy:
-                    values["accuracy"] = correct / rows_used if rows_used else float("nan")
-                if on_divergence == "ignore":
-                    values["skipped_batches"] = skipped
-                if validation is not None:
-                    out = self._forward(validation[0], n_threads, "validation_data[0]")
-                    values.update({"val_" + k: v for k, v in
-                                   self._scores(out, validation[1], validation[2], loss).items()})
-                values["seconds"] = seconds
-                values["lr"] = float(lrs[0])
-                schedule.epoch_end(values)
-                history._append(epoch, values)
-                progress.end_epoch(epoch, values)
-                for callback in callbacks:
-                    callback.on_epoch_end(epoch, values)
-                if self.stop_training:
-                    break
+            try:
+                for epoch in range(initial_epoch, epochs):
+                    if opt._version != opt_version:
+                        # a callback changed a hyperparameter: it takes effect from this epoch on
+                        # (momentum turned on gets its velocity here)
+                        opt_spec, opt_version = opt.spec(), opt._version
+                        state, slots = opt._state_for(self), opt.slots(self)
+                    lrs = schedule.batch_lrs(n_batches, opt.lr, n_samples=n_samples)
+                    perm = (epoch_permutation(n_samples, seed, epoch) if shuffle
+                            else np.arange(n_samples, dtype=np.int64))
+                    for callback in callbacks:
+                        callback.on_epoch_begin(epoch, {"lr": float(lrs[0])})
+                    start = time.perf_counter()
+                    loss_sum, correct, rows_used, skipped, diverged = self._run_epoch(
+                        epoch, seed, n_threads, loss_spec, opt_spec, lrs, state, slots, X, y_real, y_index,
+                        weights, perm, batch_size, n_batches, work, main_thread, on_divergence,
+                        progress, callbacks)
+                    if diverged:
+                        warnings.warn(f"fit stopped: {diverged[2]}", RuntimeWarning, stacklevel=2)
+                        history.diverged = diverged[:2]
+                        break
+                    seconds = time.perf_counter() - start
+                    values = {"loss": loss_sum / rows_used if rows_used else float("nan")}
+                    if with_accuracy:
+                        values["accuracy"] = correct / rows_used if rows_used else float("nan")
+                    if on_divergence == "ignore":
+                        values["skipped_batches"] = skipped
+                    if validation is not None:
+                        out = self._forward(validation[0], n_threads, "validation_data[0]")
+                        values.update({"val_" + k: v for k, v in
+                                       self._scores(out, validation[1], validation[2], loss).items()})
+                    values["seconds"] = seconds
+                    values["lr"] = float(lrs[0])
+                    schedule.epoch_end(values)
+                    history._append(epoch, values)
+                    progress.end_epoch(epoch, values)
+                    for callback in callbacks:
+                        callback.on_epoch_end(epoch, values)
+                    if self.stop_training:
+                        break
+            finally:  # a fit that stops mid-epoch ends the bar's line
+                progress.close()
             for callback in callbacks:
                 callback.on_train_end(dict(history.history))
         return history

@@ -126,8 +126,9 @@ class Optimizer:
         return tuple(slots) + (None,) * (3 - len(slots))
 
     def reset(self):
-        """Forget the state (buffers and step count)."""
-        self.state.clear()
+        """Forget the state (buffers and step count). A fit running (reset from a callback)
+        goes on with the old state to the end of the epoch, then starts afresh."""
+        self.state = {}  # a new dict: the running epoch keeps the one it holds
 
     def __getstate__(self):  # neither the owning model nor the lock is part of the pickle
         state = dict(self.__dict__)

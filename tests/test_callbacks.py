@@ -164,6 +164,91 @@ def test_fit_for_ever_until_early_stopping_and_a_patience_without_end_are_taken(
     gd.schedules.ReduceLROnPlateau(monitor="loss", patience=sys.maxsize)
 
 
+def test_model_checkpoint_keeps_its_best_over_fit_calls(tmp_path):
+    """A resumed fit reset the best to inf and overwrote the best file with a worse model."""
+    X, y = blobs()
+    best = gd.callbacks.ModelCheckpoint(tmp_path / "best.npz", monitor="loss",
+                                        save_best_only=True)
+    model = gd.MLP([4, 8, 3], seed=0)
+    model.fit(X, y, epochs=3, verbose=0, seed=0, callbacks=[best])
+    saved = (tmp_path / "best.npz").read_bytes()
+    model.fit(X, y, epochs=5, initial_epoch=3, verbose=0, seed=0, callbacks=[best],
+              optimizer=gd.optim.SGD(lr=50.0), on_divergence="stop")  # only worse from here
+    assert (tmp_path / "best.npz").read_bytes() == saved
+
+
+@pytest.mark.parametrize("frequency, exc", [(-1, ValueError), (2.5, ValueError), ("2", ValueError),
+                                            (True, ValueError)])
+def test_a_callback_subclass_batch_frequency_is_checked_before_training(frequency, exc):
+    """A subclass sets batch_frequency itself: -1 reached the C core ("a gdcore bug"), 2.5 gave
+    batch index 1.5, "2" a TypeError from inside fit."""
+    class Every(gd.callbacks.Callback):
+        batch_frequency = frequency
+
+    X, y = blobs()
+    model = gd.MLP([4, 8, 3], seed=0)
+    before = model.get_weights()
+    with pytest.raises(exc, match=r"^callbacks\[0\]\.batch_frequency must be None or a positive"):
+        model.fit(X, y, verbose=0, callbacks=[Every()])
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+@pytest.mark.parametrize("bad", [1, 2, 4])
+def test_a_skipped_batch_that_ends_a_slice_still_calls_on_batch_end(bad):
+    """With on_divergence="ignore", a skipped batch on which on_batch_end was due (a multiple
+    of batch_frequency, or the epoch's last) dropped that call."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4)).astype(np.float32)
+    y = np.zeros((40, 2), np.float32)
+    y[bad * 8] = 1e20  # batch `bad`'s loss is inf
+    seen = []
+    every_two = gd.callbacks.LambdaCallback(on_batch_end=lambda b, logs: seen.append(b),
+                                            batch_frequency=2)
+    gd.MLP([4, 3, 2], seed=0).fit(X, y, loss="mse", epochs=1, batch_size=8, shuffle=False,
+                                  verbose=0, on_divergence="ignore", callbacks=[every_two])
+    assert seen == [1, 3, 4]
+
+
+@pytest.mark.parametrize("when", ["on_epoch_end", "on_batch_end"])
+def test_an_optimizer_reset_from_a_callback_starts_it_afresh_at_the_next_epoch(when):
+    """reset() cleared the state fit held: KeyError 'slots' or 'step' from inside fit."""
+    X, y = blobs()
+    opt, calls = gd.optim.Adam(lr=0.01), []
+
+    def reset_once(i, logs):  # in the first epoch only
+        calls.append(i)
+        if len(calls) == 1:
+            opt.reset()
+
+    reset = gd.callbacks.LambdaCallback(**{when: reset_once})
+    model = gd.MLP([4, 8, 3], seed=0)
+    model.fit(X, y, optimizer=opt, epochs=2, batch_size=50, seed=0, verbose=0,
+              callbacks=[reset])
+    assert opt.state["step"] == 4  # the second epoch's 4 batches, from a fresh state
+    twin_opt = gd.optim.Adam(lr=0.01)
+    twin = gd.MLP([4, 8, 3], seed=0)
+    twin.fit(X, y, optimizer=twin_opt, epochs=1, batch_size=50, seed=0, verbose=0)
+    twin.fit(X, y, optimizer=gd.optim.Adam(lr=0.01), epochs=2, initial_epoch=1, batch_size=50,
+             seed=0, verbose=0)
+    np.testing.assert_array_equal(model._params, twin._params)
+
+
+def test_a_fit_that_stops_mid_epoch_ends_the_progress_bar_line():
+    """The plain bar was left mid-line: what was printed next was glued to it."""
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    progress = _Progress(1, 2, 4, stream=stream)
+    progress._tqdm = None  # the plain bar
+    progress.update(0, 2)
+    progress.close()
+    assert stream.getvalue().endswith("2/4\n")
+    progress.close()  # once only
+    assert stream.getvalue().count("\n") == 1
+
+
 def test_lambda_callback_checks_batch_frequency_even_without_on_batch_end():
     with pytest.raises(ValueError, match="batch_frequency must be a positive int, got 0"):
         gd.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: None, batch_frequency=0)

@@ -2,6 +2,8 @@
 model's weights exactly as they were."""
 from fractions import Fraction
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -81,6 +83,15 @@ def test_bad_X_is_rejected(model, good, method, case):
     X, exc, match = bad_X(case, good[0])
     with np.errstate(over="ignore"):
         assert_rejected(model, exc, match, call, model, method, X, good[1])
+
+
+def test_set_weights_beyond_float32_says_so_without_a_numpy_warning(model):
+    weights = [w.astype(np.float64) for w in model.get_weights()]
+    weights[0][0, 0] = 1e39
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's "overflow encountered in cast" leaked
+        assert_rejected(model, ValueError, r"^weights\[0\] contains NaN or infinity \(after "
+                        r"conversion to float32\)$", model.set_weights, weights)
 
 
 @pytest.mark.parametrize("method", X_METHODS)

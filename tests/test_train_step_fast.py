@@ -229,3 +229,66 @@ def test_general_path_calls_keep_the_bound_stepper():
     opt.lr = 0.02  # a real change still rebinds
     model.train_step(X.tolist(), y.tolist(), optimizer=opt)
     assert model._fast_step[-1] is not stepper
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(l2=False), "l2"), (dict(l1=np.array(0.0)), "l1"), (dict(n_threads=2.0), "n_threads")])
+def test_arguments_equal_to_the_bound_ones_but_of_another_type_are_checked(kwargs, match):
+    """The fast path matched its key with ==: l2=False (== 0.0), n_threads=2.0 (== 2) and
+    l1=np.array(0.0) stepped where the general path refuses them."""
+    model = make_model("float32")
+    X, y = batches("cross_entropy", 3, np.float32, n=1)[0]
+    model.train_step(X, y, optimizer="sgd", l1=0.0, l2=0.0, n_threads=2)
+    before = model._params.copy()
+    with pytest.raises((TypeError, ValueError), match=match):
+        model.train_step(X, y, optimizer="sgd", **{**dict(l1=0.0, l2=0.0, n_threads=2), **kwargs})
+    np.testing.assert_array_equal(model._params, before)
+
+
+def test_a_replaced_state_buffer_takes_the_general_path():
+    """The bound Stepper holds the buffers' pointers: with a velocity replaced in the state's
+    list it stepped the old, orphaned one (0.25 against 0.47)."""
+    data = batches("cross_entropy", 3, np.float32, n=4)
+    results = []
+    for replace in (False, True):
+        model, opt = make_model("float32"), gd.optim.SGD(lr=0.1, momentum=0.9)
+        for i, (X, y) in enumerate(data):
+            if i == 2:
+                opt.state["slots"][0] = np.zeros_like(opt.state["slots"][0])
+                if not replace:  # the same values through the general path from here on
+                    model._fast_step = None
+            model.train_step(X, y, optimizer=opt)
+        results.append((model._params.copy(), opt.state["slots"][0].copy()))
+    for mine, theirs in zip(*results):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_a_refused_step_leaves_another_models_optimizer_state_alone():
+    """The state was taken over (started afresh for the refusing model) before the optimizer's
+    hyperparameters were checked: model a lost its velocity and step count."""
+    (X, y), = batches("cross_entropy", 3, np.float32, n=1)
+    a, b = make_model("float32"), make_model("float32")
+    opt = gd.optim.SGD(lr=0.1, momentum=0.9, nesterov=True)
+    for _ in range(3):
+        a.train_step(X, y, optimizer=opt)
+    state = {k: v for k, v in opt.state.items()}
+    velocity = opt.state["slots"][0].copy()
+    opt.momentum = 0.0
+    with pytest.raises(ValueError, match="nesterov momentum requires momentum > 0"):
+        b.train_step(X, y, optimizer=opt)
+    assert opt.state["owner"] is a and opt.state["step"] == state["step"] == 3
+    np.testing.assert_array_equal(opt.state["slots"][0], velocity)
+
+
+def test_train_step_records_its_loss_for_predict_proba_and_evaluate():
+    """predict_proba gave a softmax for a model trained with binary cross-entropy by
+    train_step (only fit recorded the loss), and evaluate asked for the loss."""
+    X, y = batches("binary_cross_entropy", 3, np.float32, n=1)[0]
+    for calls in (1, 3):  # the general path, then the fast path too
+        model = make_model("float32")
+        for _ in range(calls):
+            model.train_step(X, y, loss="binary_cross_entropy", optimizer="sgd")
+        proba = model.predict_proba(X)
+        np.testing.assert_allclose(proba, 1 / (1 + np.exp(-model.predict(X).astype(np.float64))),
+                                   rtol=1e-6)
+        assert model.evaluate(X, y)["loss"] == model.evaluate(X, y, loss="bce")["loss"]

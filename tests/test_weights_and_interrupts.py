@@ -241,6 +241,41 @@ def test_a_stale_stop_request_is_cleared_when_fit_starts_and_ignored_off_the_mai
         _core.clear_stop_request()
 
 
+HANDLER_FROM_CALLBACK_SCRIPT = textwrap.dedent("""
+    import os, signal, threading
+    import numpy as np
+    import gdcore as gd
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40000, 8), dtype=np.float32), rng.integers(0, 3, 40000)
+    class GracefulStop(gd.callbacks.Callback):  # Ctrl-C ends training after the epoch
+        def on_train_begin(self, logs=None):
+            self.calls = 0
+            def handler(signum, frame):
+                self.calls += 1
+                self.model.stop_training = True
+            self.previous = signal.signal(signal.SIGINT, handler)
+        def on_train_end(self, logs=None):
+            signal.signal(signal.SIGINT, self.previous)
+    stop = GracefulStop()
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    history = gd.MLP([8, 16, 3], seed=0).fit(X, y, epochs=100, batch_size=4, verbose=0,
+                                              n_threads=1, callbacks=[stop])
+    print(stop.calls, len(history.epoch))
+""")
+
+
+def test_a_sigint_handler_a_callback_installs_is_kept(tmp_path):
+    """fit decided once, before on_train_begin, to catch SIGINT itself: a "Ctrl-C stops
+    gracefully" callback's handler was bypassed (KeyboardInterrupt, the handler never ran)."""
+    script = tmp_path / "handler.py"
+    script.write_text(HANDLER_FROM_CALLBACK_SCRIPT)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=120, cwd=Path(__file__).parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls, epochs = map(int, result.stdout.split())
+    assert calls == 1 and epochs < 100
+
+
 def test_fit_outside_the_main_thread_leaves_sigint_alone():
     model = gd.MLP([3, 4, 2], seed=0)
     X, y = np.zeros((10, 3)), np.zeros(10, dtype=int)
