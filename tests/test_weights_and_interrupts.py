@@ -156,17 +156,22 @@ INTERRUPT_SCRIPT = textwrap.dedent("""
 """)
 
 
-def interrupted_after(tmp_path, script_text):
+def interrupted_after(tmp_path, script_text, between_calls_too=False):
     """Run a script that sends itself SIGINT during fit; returns the seconds it printed after
-    "interrupted" (asserting it was interrupted, and by fit at a batch boundary)."""
+    "interrupted" (asserting it was interrupted, and by fit at a batch boundary).
+
+    between_calls_too: fit runs in many core calls, and between two of them Python's own
+    handler is in place, which raises a bare KeyboardInterrupt there (also at a batch
+    boundary). A signal lands there when the sending thread gets the GIL in that window:
+    seen in 1 of 20 runs on a busy machine, as "interrupted 0.501" with no message."""
     script = tmp_path / "interrupt.py"
     script.write_text(script_text)
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                             timeout=120, cwd=Path(__file__).parent)
     assert result.returncode == 0, result.stdout + result.stderr
     words = result.stdout.split()
-    # the output in the message: this test failed twice in full runs and never alone
-    assert words[0] == "interrupted" and "fit interrupted at epoch" in result.stdout, \
+    by_core = "fit interrupted at epoch" in result.stdout
+    assert words[0] == "interrupted" and (by_core or (between_calls_too and len(words) == 2)), \
         result.stdout + result.stderr
     return float(words[1])
 
@@ -202,7 +207,8 @@ LATE_INTERRUPT_SCRIPT = textwrap.dedent("""
 
 
 def test_ctrl_c_during_the_last_batch_of_a_call_is_not_lost(tmp_path):
-    assert interrupted_after(tmp_path, LATE_INTERRUPT_SCRIPT) < 5  # not all 200 epochs
+    # not all 200 epochs
+    assert interrupted_after(tmp_path, LATE_INTERRUPT_SCRIPT, between_calls_too=True) < 5
 
 
 def _stop_after_batch(stop_at):
