@@ -55,18 +55,21 @@ def check_X(X, n_features, dtype, name="X", check_finite=True, n_threads=1):
         raise ValueError(f"{name} is empty: it has 0 samples")
     if arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}")
-    narrowed = _narrowed(arr.dtype, dtype)
+    original = arr
     with np.errstate(over="ignore"):  # an overflow to inf is reported just below
         arr = np.ascontiguousarray(arr, dtype=dtype)
     if check_finite and _core.any_nonfinite(arr.reshape(-1), n_threads):
-        raise ValueError(f"{name} contains NaN or infinity" + narrowed)
+        raise ValueError(f"{name} contains NaN or infinity" + _conversion_note(original, dtype))
     return arr
 
 
-def _narrowed(source, dtype):
-    """The note for a non-finite value that may come from converting ``source`` to ``dtype``:
-    a finite float64 beyond float32's range becomes inf (no int is beyond it)."""
-    if np.dtype(dtype) == np.float32 and source.kind == "f" and source.itemsize > 4:
+def _conversion_note(original, dtype):
+    """For an error on a non-finite value after converting ``original`` to ``dtype``: the note
+    that the conversion made it (a finite float64 beyond float32's range becomes inf; no int is
+    beyond it), or "" when ``original`` itself holds the NaN or inf. Run on the error path only."""
+    original = np.asarray(original)
+    if np.dtype(dtype) == np.float32 and original.dtype.kind == "f" \
+            and original.dtype.itemsize > 4 and np.isfinite(original).all():
         return " (after conversion to float32)"
     return ""
 
@@ -98,11 +101,11 @@ def check_y(y, loss, n_samples, n_outputs, dtype, name="y", x_name="X"):
     if arr.ndim != 2 or arr.shape[1] != n_outputs:
         raise ValueError(f"{name} must have shape ({n_samples}, {n_outputs}) for {loss.name}, "
                          f"got {arr.shape}")
-    narrowed = _narrowed(arr.dtype, dtype)
+    original = arr
     with np.errstate(over="ignore"):
         arr = np.ascontiguousarray(arr, dtype=dtype)
     if not _all_finite(arr):
-        raise ValueError(f"{name} contains NaN or infinity" + narrowed)
+        raise ValueError(f"{name} contains NaN or infinity" + _conversion_note(original, dtype))
     if loss.name == "binary_cross_entropy" and ((arr < 0) | (arr > 1)).any():
         raise ValueError(f"{name} must be in [0, 1] for binary_cross_entropy")
     return arr

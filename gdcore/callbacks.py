@@ -159,7 +159,12 @@ class ModelCheckpoint(Callback):
         self.mode = _monitor_mode(monitor, mode)
         self.save_optimizer = bool(save_optimizer)
         self.saved = []
-        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best = None  # the best monitored value saved so far, of the model it was given
+
+    def set_model(self, model):
+        if model is not getattr(self, "model", None):  # another model's best means nothing here
+            self.best = None
+        super().set_model(model)
 
     def check_logs(self, keys):
         if self.save_best_only and self.monitor not in keys:
@@ -182,7 +187,10 @@ class ModelCheckpoint(Callback):
                 raise ValueError(f"ModelCheckpoint monitors {self.monitor!r}, but the epoch logs "
                                  f"have only {sorted(logs)}")
             value = logs[self.monitor]
-            better = value < self.best if self.mode == "min" else value > self.best
+            if self.best is None:
+                better = not math.isnan(value)
+            else:
+                better = value < self.best if self.mode == "min" else value > self.best
             if not better:
                 return
             self.best = value
@@ -231,9 +239,16 @@ def check(callbacks):
     for i, cb in enumerate(callbacks):
         if not isinstance(cb, Callback):
             raise TypeError(f"callbacks[{i}] must be a gdcore.callbacks.Callback, got {type(cb).__name__}")
-        frequency = cb.batch_frequency  # a subclass sets it as it likes: checked here
-        if frequency is not None and (isinstance(frequency, bool) or not isinstance(
-                frequency, numbers.Integral) or frequency < 1):
-            raise ValueError(f"callbacks[{i}].batch_frequency must be None or a positive int, "
-                             f"got {frequency!r}")
+        check_batch_frequency(cb, i)
     return callbacks
+
+
+def check_batch_frequency(callback, i):
+    """callbacks[i].batch_frequency, which a subclass sets as it likes (even in a hook): None
+    or 0 for no batch calls, else a positive int. fit checks it before each epoch."""
+    frequency = callback.batch_frequency
+    if frequency is not None and (isinstance(frequency, bool) or not isinstance(
+            frequency, numbers.Integral) or frequency < 0):
+        raise ValueError(f"callbacks[{i}].batch_frequency must be None, 0 or a positive int, "
+                         f"got {frequency!r}")
+    return frequency

@@ -12,8 +12,8 @@ import numpy as np
 from . import _core, losses, optim, schedules
 from . import callbacks as callbacks_module
 from ._threads import blas_single_thread, new_lock, resolve_n_threads, usable_cores
-from ._validation import (_narrowed, check_non_negative_number, check_positive_int, check_seed,
-                          check_X, check_y, finite_float)
+from ._validation import (_conversion_note, check_non_negative_number, check_positive_int,
+                          check_seed, check_X, check_y, finite_float)
 from .layers import NEGATIVE_SLOPE, ACTIVATIONS, Dense, Dropout, check_activation
 
 _MAX_LAYERS = 64  # csrc/gd_train.c GD_MAX_LAYERS
@@ -419,11 +419,12 @@ class Sequential:
                 raise TypeError(f"weights[{i}] must be real-valued, got dtype {arr.dtype}")
             if arr.shape != old.shape:
                 raise ValueError(f"weights[{i}] must have shape {old.shape}, got {arr.shape}")
-            narrowed = _narrowed(arr.dtype, self.dtype)
             with np.errstate(over="ignore"):  # an overflow to inf is reported just below
-                arr = arr.astype(self.dtype)
-            if not np.isfinite(arr).all():
-                raise ValueError(f"weights[{i}] contains NaN or infinity" + narrowed)
+                converted_arr = arr.astype(self.dtype)
+            if not np.isfinite(converted_arr).all():
+                raise ValueError(f"weights[{i}] contains NaN or infinity"
+                                 + _conversion_note(arr, self.dtype))
+            arr = converted_arr
             converted.append(arr)
         with self._lock:
             for new, old in zip(converted, expected):
@@ -475,7 +476,8 @@ class Sequential:
         loss_sum, correct, rows_used, skipped = 0.0, 0.0, X.shape[0], 0
         first = 0
         snapshot = self._snapshot(state)  # one copy per epoch, to undo an overflowing update
-        batch_callbacks = [cb for cb in callbacks if cb.batch_frequency]
+        batch_callbacks = [cb for i, cb in enumerate(callbacks)
+                           if callbacks_module.check_batch_frequency(cb, i)]
         # A call ends at the next multiple of any of these, so that every callback (and the
         # progress bar) sees each multiple of its own frequency, whatever the others' are
         frequencies = [progress.batches_per_update()] + [cb.batch_frequency for cb in batch_callbacks]
@@ -786,14 +788,15 @@ class Sequential:
         if isinstance(optimizer, str):
             optimizer = self._step_optimizers.setdefault(optimizer.lower(), optim.get(optimizer))
         opt = optim.get(optimizer)
+        key = (loss_arg, optimizer_arg, l1, l2, n_threads)  # as given: the fast path's check
         l1 = check_non_negative_number(l1, "l1")
         l2 = check_non_negative_number(l2, "l2")
         X = check_X(X, self.n_inputs, self.dtype)
         y_real, y_index = self._targets(y, loss, X.shape[0])
         weights = self._sample_weights(sample_weight, None, y_index, loss, X.shape[0])
         threads = resolve_n_threads(n_threads)
-        opt_spec = opt.spec()  # refused hyperparameters, before the state is taken (below)
         with opt._lock, self._lock, blas_single_thread():  # see Optimizer._lock
+            opt_spec = opt.spec()  # under the lock; refused before the state is taken (below)
             work = self._workspace("train", self._network.train_workspace_len(
                 X.shape[0], self.dtype == np.float64))
             state = opt._state_for(self)  # may start the state afresh: nothing refuses after
@@ -808,7 +811,6 @@ class Sequential:
                                       update=True)
             _raise_for_status(status, "train_step")
             self.loss_ = loss  # trained with it: predict_proba and evaluate go by it, as after fit
-            key = (loss_arg, optimizer_arg, l1, l2, n_threads)
             fast = self._fast_step
             still_bound = (fast is not None and _same_arguments(fast[0], key) and fast[1] is opt
                            and _same_buffers(state["slots"], fast[3])
@@ -818,7 +820,7 @@ class Sequential:
             if not still_bound and _core.blas_thread_control_installed():
                 key_loss = copy.copy(loss_arg) if isinstance(loss_arg, losses.Loss) else loss_arg
                 self._fast_step = (
-                    (key_loss, optimizer_arg, l1, l2, n_threads), opt, state,
+                    (key_loss,) + key[1:], opt, state,
                     tuple(state["slots"]), opt._version,
                     _core.Stepper(self._network, threads, loss.spec(l1, l2), opt_spec,
                                   self._params, self._grads, opt.slots(self),
@@ -983,8 +985,8 @@ class Sequential:
                 self._forward(validation[0], n_threads, "validation_data[0]")
             if seed is None:  # drawn only now: a refused fit leaves the model's generator alone
                 seed = int(self._rng.integers(2**63))
-            if _interruptible(main_thread):
-                _core.clear_stop_request()
+            if main_thread:  # a stale request (any call may become interruptible: a callback
+                _core.clear_stop_request()  # can put Python's default handler back)
             self.history_ = history
             self.loss_ = loss
             self.stop_training = False
@@ -1015,6 +1017,7 @@ class Sequential:
                         weights, perm, batch_size, n_batches, work, main_thread, on_divergence,
                         progress, callbacks)
                     if diverged:
+                        progress.close()  # the warning on a line of its own
                         warnings.warn(f"fit stopped: {diverged[2]}", RuntimeWarning, stacklevel=2)
                         history.diverged = diverged[:2]
                         break

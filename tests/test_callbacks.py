@@ -175,22 +175,34 @@ def test_model_checkpoint_keeps_its_best_over_fit_calls(tmp_path):
     model.fit(X, y, epochs=5, initial_epoch=3, verbose=0, seed=0, callbacks=[best],
               optimizer=gd.optim.SGD(lr=50.0), on_divergence="stop")  # only worse from here
     assert (tmp_path / "best.npz").read_bytes() == saved
+    # another model starts from no best: its best epochs are saved, whatever the first's were
+    other = gd.MLP([4, 5, 3], seed=1)
+    other.fit(X, y, epochs=2, verbose=0, seed=0, optimizer=gd.optim.SGD(lr=1e-6),
+              callbacks=[best])
+    assert gd.load(tmp_path / "best.npz").get_config()["layers"] == other.get_config()["layers"]
 
 
-@pytest.mark.parametrize("frequency, exc", [(-1, ValueError), (2.5, ValueError), ("2", ValueError),
-                                            (True, ValueError)])
-def test_a_callback_subclass_batch_frequency_is_checked_before_training(frequency, exc):
-    """A subclass sets batch_frequency itself: -1 reached the C core ("a gdcore bug"), 2.5 gave
-    batch index 1.5, "2" a TypeError from inside fit."""
+@pytest.mark.parametrize("frequency", [-1, 2.5, "2", True])
+@pytest.mark.parametrize("late", [False, True])
+def test_a_callback_subclass_batch_frequency_is_checked(frequency, late):
+    """A subclass sets batch_frequency itself, as a class attribute or in a hook: -1 reached
+    the C core ("a gdcore bug"), 2.5 gave batch index 1.5, "2" a TypeError from inside fit.
+    0 means no batch calls, as None."""
     class Every(gd.callbacks.Callback):
-        batch_frequency = frequency
+        batch_frequency = None if late else frequency
+
+        def on_train_begin(self, logs=None):
+            self.batch_frequency = frequency
 
     X, y = blobs()
     model = gd.MLP([4, 8, 3], seed=0)
     before = model.get_weights()
-    with pytest.raises(exc, match=r"^callbacks\[0\]\.batch_frequency must be None or a positive"):
+    with pytest.raises(ValueError, match=r"^callbacks\[0\]\.batch_frequency must be None, 0 "
+                                         r"or a positive int"):
         model.fit(X, y, verbose=0, callbacks=[Every()])
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    Every.batch_frequency, Every.on_train_begin = 0, gd.callbacks.Callback.on_train_begin
+    model.fit(X, y, epochs=1, verbose=0, callbacks=[Every()])
 
 
 @pytest.mark.parametrize("bad", [1, 2, 4])
@@ -247,6 +259,24 @@ def test_a_fit_that_stops_mid_epoch_ends_the_progress_bar_line():
     assert stream.getvalue().endswith("2/4\n")
     progress.close()  # once only
     assert stream.getvalue().count("\n") == 1
+
+
+def test_a_stale_stop_request_is_cleared_even_when_fit_starts_under_another_handler():
+    """A fit that started under a handler of the caller's and got Python's default back from a
+    callback was interrupted by a request left over from before it started."""
+    import signal
+    from gdcore import _core
+    X, y = blobs()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
+    try:
+        _core._request_stop()
+        back = gd.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: signal.signal(
+            signal.SIGINT, signal.default_int_handler))
+        history = gd.MLP([4, 8, 3], seed=0).fit(X, y, epochs=3, verbose=0, callbacks=[back])
+        assert history.epoch == [0, 1, 2]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _core.clear_stop_request()
 
 
 def test_lambda_callback_checks_batch_frequency_even_without_on_batch_end():

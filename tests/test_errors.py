@@ -92,6 +92,9 @@ def test_set_weights_beyond_float32_says_so_without_a_numpy_warning(model):
         warnings.simplefilter("error")  # NumPy's "overflow encountered in cast" leaked
         assert_rejected(model, ValueError, r"^weights\[0\] contains NaN or infinity \(after "
                         r"conversion to float32\)$", model.set_weights, weights)
+    weights[0][0, 0] = np.nan  # there before any conversion: not blamed on it
+    assert_rejected(model, ValueError, r"^weights\[0\] contains NaN or infinity$",
+                    model.set_weights, weights)
 
 
 @pytest.mark.parametrize("method", X_METHODS)
