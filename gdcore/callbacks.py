@@ -144,8 +144,8 @@ class ModelCheckpoint(Callback):
     monitor : str, default="val_loss"
     save_best_only : bool, default=False
         Save only when the monitored metric improves on the best so far, over every fit the
-        callback is given to (as Keras's): a resumed fit does not overwrite the best file with
-        a worse model.
+        callback is given to (as Keras's), a fit of a model loaded to resume included: a resumed
+        fit does not overwrite the best file with a worse model. ``best = None`` starts afresh.
     mode : {"auto", "min", "max"}, default="auto"
     save_optimizer : bool, default=True
         Include the optimizer's state, so training can resume with the same bits.
@@ -159,12 +159,10 @@ class ModelCheckpoint(Callback):
         self.mode = _monitor_mode(monitor, mode)
         self.save_optimizer = bool(save_optimizer)
         self.saved = []
-        self.best = None  # the best monitored value saved so far, of the model it was given
-
-    def set_model(self, model):
-        if model is not getattr(self, "model", None):  # another model's best means nothing here
-            self.best = None
-        super().set_model(model)
+        # The best monitored value saved so far, over every fit (a model loaded from a
+        # checkpoint to resume is another object: still the same training). Set it to None to
+        # start afresh, as for another model.
+        self.best = None
 
     def check_logs(self, keys):
         if self.save_best_only and self.monitor not in keys:

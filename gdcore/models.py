@@ -525,8 +525,8 @@ class Sequential:
                 _raise_for_status(status, "fit")
             progress.update(epoch, end)
             rows_done = min(end * batch_size, X.shape[0]) - (X.shape[0] - rows_used)  # not skipped
-            for callback in batch_callbacks:
-                if end % callback.batch_frequency == 0 or end == n_batches:
+            for callback, frequency in zip(batch_callbacks, frequencies[1:]):
+                if end % frequency == 0 or end == n_batches:  # as checked for this epoch
                     callback.on_batch_end(end - 1, {"loss": loss_sum / rows_done if rows_done
                                                     else float("nan")})
             first = end
@@ -577,8 +577,9 @@ class Sequential:
         # underflow to 0 (a loss of 0, nothing trained) or overflow to inf in a float32 model.
         return np.ldexp(weights, -np.frexp(weights.max())[1]).astype(self.dtype)
 
-    def _forward(self, X, n_threads, name="X", converted=False):
-        """Network output for a validated X; the C core checks X for inf/NaN as it reads it."""
+    def _forward(self, X, n_threads, name="X", original=None):
+        """Network output for a validated X; the C core checks X for inf/NaN as it reads it.
+        ``original``: the caller's array X was converted from, if it was (for the message)."""
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         n_threads = min(n_threads, -(-X.shape[0] // _PREDICT_CHUNK_ROWS))  # the team C will use
         if n_threads > 1:
@@ -596,8 +597,8 @@ class Sequential:
             with blas_single_thread():
                 status = _core.forward(self._network, n_threads, self._params, X, out, work)
         if status == _core.ERR_NONFINITE:
-            raise ValueError(f"{name} contains NaN or infinity"
-                             + (f" (after conversion to {self.dtype.name})" if converted else ""))
+            raise ValueError(f"{name} contains NaN or infinity" + (
+                "" if original is None else _conversion_note(original, self.dtype)))
         if status == _core.ERR_OVERFLOW:
             raise ValueError(f"{name}: the network's output overflows to inf or NaN for these finite "
                              f"inputs; their values are too large for this {self.dtype.name} model")
@@ -605,17 +606,17 @@ class Sequential:
         return out
 
     def _predict_input(self, X, n_threads):
-        """(X, thread count, whether X was converted) for inference. The common case, a
-        C-contiguous array of the model's dtype and width, skips conversion; few rows need no
-        thread count (one chunk runs on the calling thread)."""
-        converted = False
+        """(X, thread count, the caller's X if it was converted, else None) for inference. The
+        common case, a C-contiguous array of the model's dtype and width, skips conversion; few
+        rows need no thread count (one chunk runs on the calling thread)."""
+        original = None
         if not (type(X) is np.ndarray and X.dtype == self.dtype and X.ndim == 2
                 and X.flags.c_contiguous and X.shape[1] == self.n_inputs and X.shape[0] > 0):
-            converted = getattr(X, "dtype", None) != self.dtype
+            original = X if getattr(X, "dtype", None) != self.dtype else None
             X = check_X(X, self.n_inputs, self.dtype, check_finite=False)
         if n_threads is None and X.shape[0] <= _PREDICT_CHUNK_ROWS:
-            return X, 1, converted
-        return X, resolve_n_threads(n_threads), converted
+            return X, 1, original
+        return X, resolve_n_threads(n_threads), original
 
     def _loss_value(self, out, y_real, y_index, loss):
         row_loss = np.empty(out.shape[0], dtype=self.dtype)
@@ -644,9 +645,9 @@ class Sequential:
         out : ndarray of shape (n_samples, n_outputs)
             Raw outputs (logits for a classifier; see predict_proba and predict_classes).
         """
-        X, n_threads, converted = self._predict_input(X, n_threads)
+        X, n_threads, original = self._predict_input(X, n_threads)
         with self._lock:
-            return self._forward(X, n_threads, converted=converted)
+            return self._forward(X, n_threads, original=original)
 
     def predict_proba(self, X, *, n_threads=None):
         """Class probabilities: softmax of the outputs, or the sigmoid of each output when the
@@ -686,10 +687,10 @@ class Sequential:
         dict with ``loss`` and, for cross_entropy, hinge and binary_cross_entropy, ``accuracy``.
         """
         loss = self._resolve_loss(loss)
-        X, n_threads, converted = self._predict_input(X, n_threads)
+        X, n_threads, original = self._predict_input(X, n_threads)
         y_real, y_index = self._targets(y, loss, X.shape[0])
         with self._lock:
-            out = self._forward(X, n_threads, converted=converted)
+            out = self._forward(X, n_threads, original=original)
         return self._scores(out, y_real, y_index, loss)
 
     def _scores(self, out, y_real, y_index, loss):
@@ -991,9 +992,10 @@ class Sequential:
             self.loss_ = loss
             self.stop_training = False
             self._fit_optimizer = opt  # for ModelCheckpoint
+            # read again under the lock: a fit holding it may have changed them while we waited
+            opt_spec, opt_version = opt.spec(), opt._version
             state = opt._state_for(self)
             slots = opt.slots(self)
-            opt_version = opt._version
             schedule.begin_fit(self, epochs=epochs - initial_epoch, n_batches=n_batches,
                                initial_epoch=initial_epoch, n_samples=n_samples)
             for callback in callbacks:

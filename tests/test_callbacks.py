@@ -175,11 +175,14 @@ def test_model_checkpoint_keeps_its_best_over_fit_calls(tmp_path):
     model.fit(X, y, epochs=5, initial_epoch=3, verbose=0, seed=0, callbacks=[best],
               optimizer=gd.optim.SGD(lr=50.0), on_divergence="stop")  # only worse from here
     assert (tmp_path / "best.npz").read_bytes() == saved
-    # another model starts from no best: its best epochs are saved, whatever the first's were
-    other = gd.MLP([4, 5, 3], seed=1)
-    other.fit(X, y, epochs=2, verbose=0, seed=0, optimizer=gd.optim.SGD(lr=1e-6),
-              callbacks=[best])
-    assert gd.load(tmp_path / "best.npz").get_config()["layers"] == other.get_config()["layers"]
+    # nor does a fit of the model loaded from it to resume (another object, the same training)
+    resumed = gd.load(tmp_path / "best.npz")
+    resumed.fit(X, y, epochs=5, initial_epoch=3, verbose=0, seed=0, callbacks=[best],
+                optimizer=gd.optim.SGD(lr=50.0), on_divergence="stop")
+    assert (tmp_path / "best.npz").read_bytes() == saved
+    best.best = None  # starts afresh: the next epoch is saved
+    gd.MLP([4, 8, 3], seed=5).fit(X, y, epochs=1, verbose=0, seed=0, callbacks=[best])
+    assert (tmp_path / "best.npz").read_bytes() != saved
 
 
 @pytest.mark.parametrize("frequency", [-1, 2.5, "2", True])
@@ -259,6 +262,22 @@ def test_a_fit_that_stops_mid_epoch_ends_the_progress_bar_line():
     assert stream.getvalue().endswith("2/4\n")
     progress.close()  # once only
     assert stream.getvalue().count("\n") == 1
+
+
+def test_a_batch_frequency_changed_within_an_epoch_applies_from_the_next():
+    """The batch loop read the live attribute: 0 set in on_batch_end divided by zero."""
+    class Until(gd.callbacks.Callback):
+        batch_frequency = 1
+
+        def on_batch_end(self, batch, logs=None):
+            seen.append(batch)
+            self.batch_frequency = 0  # no batch calls from the next epoch on
+
+    seen = []
+    X, y = blobs()
+    gd.MLP([4, 8, 3], seed=0).fit(X, y, epochs=2, batch_size=50, verbose=0,
+                                  callbacks=[Until()])
+    assert seen == [0, 1, 2, 3]
 
 
 def test_a_stale_stop_request_is_cleared_even_when_fit_starts_under_another_handler():

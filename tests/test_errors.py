@@ -97,9 +97,11 @@ def test_set_weights_beyond_float32_says_so_without_a_numpy_warning(model):
                     model.set_weights, weights)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("method", X_METHODS)
-def test_nan_in_float32_x_is_not_blamed_on_a_conversion(model, good, method):
-    X = good[0].astype(np.float32)
+def test_nan_in_float32_x_is_not_blamed_on_a_conversion(model, good, method, dtype):
+    """A NaN already in the data: no "(after conversion to float32)", whatever its dtype."""
+    X = good[0].astype(dtype)
     X[2, 1] = np.nan
     assert model.dtype == np.float32
     assert_rejected(model, ValueError, r"^X contains NaN or infinity$", call, model, method, X,

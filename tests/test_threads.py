@@ -76,6 +76,25 @@ def test_forked_children_train_after_the_parent_used_openmp():
     assert same(children[1], train(8))
 
 
+def test_a_fit_waiting_for_a_shared_optimizer_uses_its_hyperparameters_after_the_wait():
+    """fit read the optimizer's hyperparameters before waiting for its lock (held by another
+    fit): a change made meanwhile was ignored for the whole fit."""
+    x, y = X[:200], Y[:200]
+    opt = gd.optim.SGD(lr=0.05)
+    model = gd.MLP([40, 8, 4], seed=1)
+    with opt._lock:  # as another fit in another thread holds it
+        worker = threading.Thread(target=lambda: model.fit(x, y, optimizer=opt, epochs=1,
+                                                           seed=0, verbose=0))
+        worker.start()
+        time.sleep(0.3)  # the worker waits for the lock
+        opt.weight_decay = 0.5
+    worker.join()
+    expected = gd.MLP([40, 8, 4], seed=1)
+    expected.fit(x, y, optimizer=gd.optim.SGD(lr=0.05, weight_decay=0.5), epochs=1, seed=0,
+                 verbose=0)
+    np.testing.assert_array_equal(model._params, expected._params)
+
+
 def _fork_and_report(child):
     """Fork; in the child run child() and send back what it returns (or its exception's text);
     in the parent return that text, failing after 60 s rather than hanging with the child."""
