@@ -972,7 +972,8 @@ class Sequential:
         n_batches = math.ceil(n_samples / batch_size)
         history = History()
         progress = _Progress(int(verbose), epochs, n_batches)
-        loss_spec, opt_spec = loss.spec(l1, l2), opt.spec()
+        loss_spec = loss.spec(l1, l2)
+        opt.spec()  # refuses bad hyperparameters now; read for the fit under the lock, below
         weights = self._sample_weights(sample_weight, class_weight, y_index, loss, n_samples)
         main_thread = threading.current_thread() is threading.main_thread()  # _interruptible
 

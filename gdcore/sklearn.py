@@ -699,11 +699,10 @@ class _BaseGD(BaseEstimator):
     def __setstate__(self, state):
         super().__setstate__(state)
         # gdcore pickles an optimizer without the model its state belongs to; hand the state
-        # back to the unpickled model, so partial_fit continues with the same moments. The
-        # copies make the buffers writable again after a joblib memory-mapped load.
+        # back to the unpickled model, so partial_fit continues with the same moments (the
+        # optimizer's own __setstate__ made its buffers writable after a memory-mapped load)
         opt, model = self.__dict__.get("_optimizer"), self.__dict__.get("model_")
         if opt is not None and model is not None and opt.state.get("slots") is not None:
-            opt.state["slots"] = [np.array(slot) for slot in opt.state["slots"]]
             opt.state["owner"] = model
         # Pickled before SGD's factor s moved from its lr into _Scaled (see _new_optimizer):
         # move it, or "adaptive" would drop it at its next division (_set_learning_rate)
