@@ -52,6 +52,10 @@ PEERS = ("numpy", "torch", "sklearn", "jax", "jax_scan")
 LOSS_RTOL, WEIGHT_RTOL = 1e-3, 2e-2
 #: other processes keeping more cores than this busy during a measurement make it suspect
 BUSY_CORES = 0.2
+#: the most --samples: about 3 GiB of float32 inputs (784 per row), 17 times MNIST. More is most
+#: likely a typo, which NumPy refused only after the banner, with a traceback ("Unable to allocate
+#: 2.79 PiB", "Maximum allowed dimension exceeded"), or allocated, taking the machine's memory
+MAX_SAMPLES = 1_000_000
 #: pause after a NumPy reference epoch: on this project's 2-core VM the two-thread run that came
 #: next was up to 1.6x slower (the roofline's small epoch 0.30 s instead of 0.18) when it started
 #: at once, and at its usual speed after a pause of 2 s
@@ -519,6 +523,17 @@ def _default_rows_for_plot(rows, samples):
     return out
 
 
+def _samples(text):
+    """argparse type of --samples: an int in [1, MAX_SAMPLES], refused while parsing."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"expected an int in [1, {MAX_SAMPLES:,}], got {text!r}")
+    return value
+
+
 def _default_threads():
     """One thread, then all the cores this process may use: the two rows the suite compares."""
     cores = usable_cores()
@@ -533,7 +548,8 @@ def main(argv=None):
                         help="comma-separated thread counts (default: 1 and every usable core, "
                              f"here {_default_threads()})")
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement; the median is kept")
-    parser.add_argument("--samples", type=int, default=60000, help="rows per epoch (default 60000)")
+    parser.add_argument("--samples", type=_samples, default=60000,
+                        help=f"rows per epoch, at most {MAX_SAMPLES:,} (default 60000)")
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy reference")
     parser.add_argument("--peers", help=f"also train with these peers, each in its own pinned process: "
                         f"all, or comma-separated from {', '.join(PEERS)}")
@@ -557,8 +573,8 @@ def main(argv=None):
         parser.error(f"--threads takes comma-separated integers, got {args.threads!r}")
     if not shapes:
         parser.error("--shapes names no shape")
-    if args.repeats < 1 or args.samples < 1 or any(t < 1 for t in threads):
-        parser.error("--repeats, --samples and --threads must be positive")
+    if args.repeats < 1 or any(t < 1 for t in threads):
+        parser.error("--repeats and --threads must be positive")
     if max(threads) > MAX_THREADS:
         parser.error(f"--threads must be at most {MAX_THREADS}, got {max(threads)}")
     if not 0 < args.max_seconds < float("inf"):  # also refuses nan
@@ -638,5 +654,6 @@ def _main_peers(args, shapes, threads, peers, plot):
     return rows
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # through gdcore's command line, for its one-line errors
+    from .cli import main as cli_main
+    sys.exit(cli_main(["bench", *sys.argv[1:]]))

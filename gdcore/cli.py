@@ -7,6 +7,12 @@ import time
 import numpy as np
 
 
+def _has_test_files(folder):
+    """Whether an MNIST folder holds a t10k images or labels file, under any of the names
+    load_mnist looks for (-idx3-ubyte or .idx3-ubyte, either one gzipped)."""
+    return any(name.startswith(("t10k-images", "t10k-labels")) for name in os.listdir(folder))
+
+
 def _load_data(path):
     """(X, y, X_test, y_test or None, description) from the bundled digits, an .npz or an MNIST folder."""
     from . import datasets
@@ -17,10 +23,17 @@ def _load_data(path):
         X, y = datasets.load_mnist(path, kind="train")
         try:
             X_test, y_test = datasets.load_mnist(path, kind="test")
-            X_test = X_test / 255.0
-        except FileNotFoundError:
-            X_test = y_test = None
-        return X / 255.0, y, X_test, y_test, f"MNIST files in {path}"
+        except FileNotFoundError as error:
+            # Only a folder without any test file means "split the train set": half a pair is
+            # a mistake (a download cut short), and the error names the missing file.
+            if _has_test_files(path):
+                raise FileNotFoundError(
+                    f"--data {path}: the t10k test set is incomplete: {error}") from None
+            return X / 255.0, y, None, None, f"MNIST files in {path}"
+        if X_test.shape[1] != X.shape[1]:  # else fit's message names validation_data, not a file
+            raise ValueError(f"--data {path}: the t10k test images have {X_test.shape[1]} pixels "
+                             f"each, the train images {X.shape[1]}")
+        return X / 255.0, y, X_test / 255.0, y_test, f"MNIST files in {path}"
     X, y = datasets.load_npz(path)
     return X, y, None, None, path
 
@@ -72,6 +85,9 @@ def train(args):
     except ValueError:
         names = ", ".join(gd.losses.NAMES)
         raise ValueError(f"--loss must be one of {names}, got {args.loss!r}") from None
+    if args.nesterov and args.momentum == 0:  # SGD's own message names no option to change
+        raise ValueError("--momentum 0 turns momentum off, which Nesterov momentum (on by default) "
+                         "needs: add --no-nesterov")
     X, y, X_test, y_test, description = _load_data(args.data)
     _check_data(X, y)
     if X_test is None:
@@ -94,13 +110,14 @@ def train(args):
                         batch_size=args.batch_size, seed=args.seed, n_threads=args.threads,
                         validation_data=(X_test, y_test), verbose=1)
     elapsed = time.perf_counter() - start
-    scores = model.evaluate(X_test, y_test)
+    scores = model.evaluate(X_test, y_test, n_threads=args.threads)
     seconds = np.median(history.history["seconds"])
     print(f"test loss {scores['loss']:.4f}" +
           (f", test accuracy {100 * scores['accuracy']:.2f}%" if "accuracy" in scores else ""))
     print(f"{seconds:.4f} s per epoch (median of {args.epochs}), {elapsed:.2f} s in all")
     if args.plot:
-        plot.training_report(history, model, X, y, args.plot, seed=args.seed)
+        plot.training_report(history, model, X, y, args.plot, seed=args.seed,
+                             n_threads=args.threads)
         print(f"plot: {args.plot}")
     return scores
 
@@ -127,14 +144,31 @@ def _fraction(text):
 
 def output_file(text):
     """argparse type of an output file name (--plot, --markdown): checked while parsing, so that
-    a typo in the folder fails before training or benchmarking, not after."""
-    folder = os.path.dirname(os.path.abspath(text))
+    a typo in the folder fails before training or benchmarking, not after.
+
+    The checks follow what open(text, "w") will do: the name as given, not os.path.abspath's
+    (which drops a trailing slash and resolves "missing/.." without looking), and the target of
+    a symlink, a dangling one included."""
+    if not text:  # else the folder of abspath("") is cwd's parent, and nothing is written
+        raise argparse.ArgumentTypeError("expected a file name, got ''")
     if os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text!r} is a folder; expected a file name")
+    if os.path.basename(text) in ("", ".", ".."):  # "out/": a folder, whether it exists or not
+        raise argparse.ArgumentTypeError(f"{text!r} names a folder; expected a file name")
+    folder = os.path.dirname(text) or os.curdir
     if not os.path.isdir(folder):
         raise argparse.ArgumentTypeError(f"folder {folder!r} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise argparse.ArgumentTypeError(f"folder {folder!r} is not writable")
+    target = os.path.realpath(text)
+    link = f" ({text!r} links to {target!r})" if os.path.islink(text) else ""
+    if os.path.exists(target):
+        if not os.access(target, os.W_OK):
+            raise argparse.ArgumentTypeError(f"{text!r} is not writable{link}")
+        return text
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"folder {folder!r} does not exist{link}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"folder {folder!r} is not writable{link}")
     return text
 
 
@@ -159,7 +193,7 @@ def build_parser():
     t.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
     t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     t.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True,
-                   help="Nesterov momentum (default on)")
+                   help="Nesterov momentum (default on; needs --momentum > 0)")
     t.add_argument("--weight-decay", type=float, default=0.0)
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--batch-size", type=int, default=32)
@@ -176,22 +210,70 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["bench"]:  # the benchmark has its own options
-        from .bench import main as bench_main
-        bench_main(argv[1:])
-        return 0
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "config":
-        from . import show_config
-        show_config()
-        return 0
+#: the errors a command reports in one line (exit status 2, as argparse's) rather than with a
+#: traceback: for train, bad data or options found past parsing, a missing matplotlib, a run that
+#: diverged (DivergenceError is a FloatingPointError) or needs more memory than there is; bench
+#: checks all its options while parsing, which leaves a report it cannot write and memory. Any
+#: other exception is a bug, and keeps its traceback.
+USER_ERRORS = {
+    "train": (ValueError, TypeError, OSError, ImportError, FloatingPointError, MemoryError),
+    "bench": (OSError, MemoryError),
+    "config": (),
+}
+
+#: exit statuses of a command stopped by a signal, as a shell reports them (128 + the signal)
+EXIT_SIGINT, EXIT_SIGPIPE = 130, 141
+
+
+def _message(error):
+    """The text of a one-line error; Python's own MemoryError has none."""
+    if isinstance(error, MemoryError):
+        return "out of memory" + (f" ({error})" if str(error) else "")
+    return str(error)
+
+
+def _silence_stdout():
+    """Point stdout at os.devnull once its reader is gone, so that the flush at exit does not
+    fail again ("Exception ignored ... BrokenPipeError"), as the Python docs on SIGPIPE advise."""
     try:
-        train(args)
-    except (ValueError, TypeError, OSError, ImportError) as exc:
-        print(f"gdcore train: error: {exc}", file=sys.stderr)
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (pytest's capture): nothing to flush
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def main(argv=None):
+    """Run the command line ``gdcore ARGV``; returns the exit status (argparse's errors exit 2)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv[:1] in (["bench"], ["config"]) else "train"
+    try:
+        if command == "bench":  # the benchmark has its own options
+            from .bench import main as bench_main
+            bench_main(argv[1:])
+        else:
+            args = build_parser().parse_args(argv)
+            if args.command == "config":
+                from . import show_config
+                show_config()
+            else:
+                train(args)
+        sys.stdout.flush()  # a reader gone (`gdcore bench | head -1`) fails here, not at exit
+    except KeyboardInterrupt as interrupt:
+        # Ctrl-C: one line and the status a shell gives a command SIGINT ended. Not a re-raised
+        # SIGINT (which would also stop a calling shell script's loop): main is called in-process
+        # too (the tests, other programs), and killing the process would kill its caller.
+        print(f"gdcore {command}: interrupted" + (f" ({interrupt})" if str(interrupt) else ""),
+              file=sys.stderr)
+        return EXIT_SIGINT
+    except BrokenPipeError:
+        # stdout's reader has all it wanted: quiet, like a command that SIGPIPE ended (Python
+        # ignores SIGPIPE, so a write raises this instead)
+        _silence_stdout()
+        return EXIT_SIGPIPE
+    except USER_ERRORS[command] as error:
+        print(f"gdcore {command}: error: {_message(error)}", file=sys.stderr)
         return 2
     return 0
 

@@ -1,7 +1,10 @@
 """The command line: gdcore train (the main job), gdcore bench, gdcore config."""
 import gzip
 import io
+import os
 import re
+import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -257,3 +260,264 @@ def test_train_writes_the_plot(tmp_path):
     assert result.returncode == 0, result.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20000
     assert f"plot: {out}" in result.stdout
+
+
+def test_train_reports_a_diverging_run_as_a_one_line_error(capsys):
+    # DivergenceError is a FloatingPointError, which main did not catch: a traceback, exit 1.
+    status, err, _ = train_error(capsys, "--lr", "1e30")
+    assert status == 2 and "Traceback" not in err
+    assert "gdcore train: error: fit: the loss or a gradient became NaN or infinite" in err
+
+
+def _raise(exc):
+    def raiser(*args, **kwargs):
+        raise exc
+    return raiser
+
+
+def _no_run(monkeypatch):
+    """Make a benchmark or a training run fail the test: the options must be refused first."""
+    from gdcore import bench
+    monkeypatch.setattr(bench, "synthetic_mnist", lambda *a: pytest.fail("a benchmark ran"))
+    monkeypatch.setattr(cli, "_load_data", lambda *a: pytest.fail("data was loaded"))
+
+
+BENCH = ["bench", "--shapes", "small", "--threads", "1", "--repeats", "1", "--samples", "64",
+         "--no-numpy"]
+
+
+def _main_not_interrupted(argv):
+    """cli.main(argv); a KeyboardInterrupt it lets out fails the test instead of stopping pytest."""
+    try:
+        return cli.main(argv)
+    except KeyboardInterrupt:
+        pytest.fail("cli.main let a KeyboardInterrupt out")
+
+
+@pytest.mark.parametrize("where, exc, message", [
+    ("_load_data", KeyboardInterrupt(), "gdcore train: interrupted\n"),
+    ("fit", KeyboardInterrupt("fit interrupted at epoch 0, batch 3"),
+     "gdcore train: interrupted (fit interrupted at epoch 0, batch 3)\n"),
+])
+def test_train_interrupted_exits_130_with_one_line(monkeypatch, capsys, where, exc, message):
+    if where == "fit":
+        monkeypatch.setattr(gdcore.Sequential, "fit", _raise(exc))
+    else:
+        monkeypatch.setattr(cli, where, _raise(exc))
+    status = _main_not_interrupted(["train", "--epochs", "1", "--threads", "1"])
+    err = capsys.readouterr().err
+    assert status == 130 and err.endswith(message) and "Traceback" not in err
+
+
+def test_bench_interrupted_exits_130_with_one_line(monkeypatch, capsys):
+    from gdcore import bench
+    monkeypatch.setattr(bench, "bench_shape", _raise(KeyboardInterrupt()))
+    status = _main_not_interrupted(BENCH)
+    assert status == 130 and capsys.readouterr().err == "gdcore bench: interrupted\n"
+
+
+def test_train_stops_on_sigint_without_a_traceback():
+    # A real Ctrl-C, sent once training has started: the core turns it into KeyboardInterrupt.
+    proc = subprocess.Popen([sys.executable, "-m", "gdcore", "train", "--epochs", "100000",
+                             "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).parent)
+    try:
+        first = proc.stderr.readline()  # one line per epoch: stderr is not a terminal
+        assert first.startswith("Epoch 1/100000"), first
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130 and "Traceback" not in err
+    # "(fit interrupted at epoch ..., batch ...)" follows when the signal came inside the core
+    assert err.splitlines()[-1].startswith("gdcore train: interrupted")
+
+
+def test_train_reports_running_out_of_memory_as_a_one_line_error(monkeypatch, capsys):
+    # Python's own MemoryError has no message: the line says what it means.
+    monkeypatch.setattr(gdcore, "MLP", _raise(MemoryError()))
+    status, err, _ = train_error(capsys)
+    assert status == 2 and err == "gdcore train: error: out of memory\n"
+
+
+def test_bench_reports_running_out_of_memory_as_a_one_line_error(monkeypatch, capsys):
+    from gdcore import bench
+    monkeypatch.setattr(bench, "synthetic_mnist", _raise(MemoryError("Unable to allocate 1 GiB")))
+    status = cli.main(BENCH)
+    assert status == 2
+    assert capsys.readouterr().err == "gdcore bench: error: out of memory (Unable to allocate 1 GiB)\n"
+
+
+@pytest.mark.parametrize("samples", ["1000000000000", "99999999999999999999999", "1000001", "0",
+                                     "1e3"])
+def test_bench_bounds_samples_while_parsing(monkeypatch, capsys, samples):
+    # Before, NumPy's "Unable to allocate 2.79 PiB" or "Maximum allowed dimension exceeded"
+    # came as a traceback after the banner; a size it could allocate would take the machine.
+    _no_run(monkeypatch)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["bench", "--shapes", "small", "--threads", "1", "--samples", samples])
+    assert exit_info.value.code == 2
+    assert f"argument --samples: expected an int in [1, 1,000,000], got {samples!r}" in \
+        capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["newdir/", "newdir/."])
+def test_train_refuses_a_plot_path_naming_a_folder(tmp_path, monkeypatch, capsys, name):
+    # abspath drops the trailing slash: "newdir/" passed as the file "newdir" in the current
+    # folder, and failed after training, whether newdir existed or not.
+    monkeypatch.chdir(tmp_path)
+    _no_run(monkeypatch)
+    status, err, _ = train_error(capsys, "--plot", name)
+    assert status == 2 and f"argument --plot: {name!r} names a folder; expected a file name" in err
+    (tmp_path / "newdir").mkdir()
+    status, err, _ = train_error(capsys, "--plot", name)
+    assert status == 2 and f"argument --plot: {name!r} is a folder; expected a file name" in err
+
+
+def test_bench_refuses_a_markdown_path_naming_a_folder(tmp_path, monkeypatch, capsys):
+    _no_run(monkeypatch)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(BENCH + ["--markdown", str(tmp_path / "newdir") + "/"])
+    assert exit_info.value.code == 2 and "argument --markdown:" in capsys.readouterr().err
+
+
+def test_output_file_follows_symlinks(tmp_path):
+    # open() follows a symlink, a dangling one too: its target's folder must exist.
+    dangling = tmp_path / "dangling.png"
+    dangling.symlink_to(tmp_path / "missing" / "r.png")
+    with pytest.raises(Exception, match=r"folder '.*missing' does not exist \('.*dangling.png' "
+                                        r"links to '.*r.png'\)"):
+        cli.output_file(str(dangling))
+    into_existing = tmp_path / "link.png"
+    into_existing.symlink_to(tmp_path / "r.png")
+    assert cli.output_file(str(into_existing)) == str(into_existing)
+    existing = tmp_path / "old.png"
+    existing.write_bytes(b"")  # a writable file is overwritten
+    assert cli.output_file(str(existing)) == str(existing)
+
+
+def _without_root_override():
+    """The command prefix that makes a root process subject to file permissions (setpriv drops
+    CAP_DAC_OVERRIDE), [] when not root; skips the test where that cannot be done."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("root, and no setpriv to drop CAP_DAC_OVERRIDE with")
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search",
+            "--inh-caps", "-dac_override,-dac_read_search"]
+
+
+def test_train_refuses_a_read_only_plot_file_before_training(tmp_path):
+    target = tmp_path / "ro.png"
+    target.write_bytes(b"")
+    target.chmod(0o444)
+    result = subprocess.run(_without_root_override() + [
+        sys.executable, "-m", "gdcore", "train", "--epochs", "1", "--threads", "1",
+        "--plot", str(target)], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent)
+    assert result.returncode == 2 and "data:" not in result.stdout
+    assert f"argument --plot: {str(target)!r} is not writable" in result.stderr
+
+
+def _fake_row(*args, **kwargs):
+    return {"shape": "small", "threads": 1, "gflop": 1.0, "gdcore": 1.0, "roofline": 0.5}
+
+
+def test_bench_reports_a_report_it_cannot_write_as_a_one_line_error(tmp_path, monkeypatch, capsys):
+    # The folder checked while parsing is gone once the benchmark is done.
+    from gdcore import bench
+    folder = tmp_path / "out"
+    folder.mkdir()
+
+    def bench_shape(*args, **kwargs):
+        folder.rmdir()
+        return _fake_row()
+    monkeypatch.setattr(bench, "bench_shape", bench_shape)
+    status = cli.main(BENCH + ["--markdown", str(folder / "t.md")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("gdcore bench: error: ") and "t.md" in err
+
+
+@pytest.mark.parametrize("argv", [["train", "--epochs", "1", "--threads", "1"], BENCH])
+def test_a_closed_pipe_ends_quietly(argv):
+    # `gdcore bench | head -1`: stdout's reader is gone. Closed before the command starts, so
+    # that its first write to stdout fails whatever the timing.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "gdcore", *argv], stdout=write_end,
+                                stderr=subprocess.PIPE, text=True, timeout=60,
+                                cwd=Path(__file__).parent)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141  # 128 + SIGPIPE, as for a command the signal ended
+    assert [line for line in result.stderr.splitlines() if not line.startswith("Epoch")] == []
+
+
+@pytest.mark.parametrize("argv", [["train", "--plot", ""], BENCH + ["--markdown", ""],
+                                  BENCH + ["--plot", ""]])
+def test_an_empty_output_file_name_is_refused(monkeypatch, capsys, argv):
+    # --plot "" passed the check (the folder of abspath("") is cwd's parent) and wrote nothing.
+    _no_run(monkeypatch)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    assert f"argument {argv[-2]}: expected a file name, got ''" in capsys.readouterr().err
+
+
+def test_train_evaluates_and_plots_on_the_given_threads(monkeypatch, capsys):
+    from gdcore import plot
+    seen = []
+    evaluate = gdcore.Sequential.evaluate
+    monkeypatch.setattr(gdcore.Sequential, "evaluate", lambda self, *a, **k: (
+        seen.append(("evaluate", k.get("n_threads"))), evaluate(self, *a, **k))[1])
+    monkeypatch.setattr(plot, "check_matplotlib", lambda: None)
+    monkeypatch.setattr(plot, "training_report",
+                        lambda *a, **k: seen.append(("training_report", k.get("n_threads"))))
+    status, err, _ = train_error(capsys, "--threads", "1", "--plot", "unused.png")
+    assert status == 0, err
+    assert seen == [("evaluate", 1), ("training_report", 1)]
+
+
+def _mnist_folder(folder, test_rows=4, test_files=("images", "labels")):
+    rng = np.random.default_rng(2)
+    for kind, n, side in (("train", 60, 4), ("t10k", 20, test_rows)):
+        labels = rng.integers(0, 3, n)
+        files = {"images": rng.integers(0, 256, (n, side, side)), "labels": labels}
+        for part, magic in (("images", 0x803), ("labels", 0x801)):
+            if kind == "train" or part in test_files:
+                _write_idx(folder / f"{kind}-{part}-idx{magic & 0xFF}-ubyte.gz", files[part], magic)
+    return str(folder)
+
+
+@pytest.mark.parametrize("present, missing", [("images", "t10k-labels"), ("labels", "t10k-images")])
+def test_train_refuses_half_an_mnist_test_pair(tmp_path, capsys, present, missing):
+    # Before, any FileNotFoundError of the test files meant "no test set": the train set was
+    # split, and the lone file ignored.
+    status, err, out = train_error(capsys, "--data", _mnist_folder(tmp_path, test_files=(present,)))
+    assert status == 2 and "Epoch" not in err
+    assert f"--data {tmp_path}: the t10k test set is incomplete: no MNIST file in folder" in err
+    assert f"looked for: {missing}-idx" in err
+
+
+def test_train_splits_an_mnist_folder_without_test_files(tmp_path, capsys):
+    status, err, out = train_error(capsys, "--data", _mnist_folder(tmp_path, test_files=()))
+    assert status == 0, err
+    assert "train 48, test 12" in out
+
+
+def test_train_names_the_test_files_whose_image_size_differs(tmp_path, capsys):
+    # Before: "validation_data[0] has 25 features, but the model expects 16".
+    status, err, _ = train_error(capsys, "--data", _mnist_folder(tmp_path, test_rows=5))
+    assert status == 2
+    assert (f"--data {tmp_path}: the t10k test images have 25 pixels each, the train images 16"
+            in err)
+
+
+def test_train_momentum_zero_names_no_nesterov(capsys):
+    # Nesterov is on by default: SGD's "nesterov momentum requires momentum > 0" named no option
+    status, err, out = train_error(capsys, "--momentum", "0")
+    assert status == 2 and "data:" not in out  # refused before loading the data
+    assert "gdcore train: error: --momentum 0 turns momentum off" in err and "--no-nesterov" in err
+    status, err, _ = train_error(capsys, "--momentum", "0", "--no-nesterov")
+    assert status == 0, err
