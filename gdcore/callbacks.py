@@ -7,37 +7,140 @@ import math
 import numbers
 import os
 
+import numpy as np
+
 from ._validation import finite_float
+
+
+def _check_bool(value, name):
+    # bool() would make any non-empty string True, "no" and "False" included
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def _check_path(path):
+    """A checkpoint path as a str: str() would turn None or a list into a file name."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if not isinstance(path, str):  # bytes too: the path is filled with str.format
+        raise TypeError(f"path must be a str or os.PathLike naming a file, got {path!r}")
+    if not path:
+        raise ValueError("path must not be empty")
+    return path
+
+
+def _check_patience(patience):
+    if isinstance(patience, (bool, np.bool_)) or not isinstance(patience, numbers.Integral) \
+            or patience < 0:
+        raise ValueError(f"patience must be an int >= 0, got {patience!r}")
+    return int(patience)
+
+
+def _check_min_delta(min_delta):
+    value = finite_float(min_delta)
+    if value is None or value < 0:
+        raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
+    return value
+
+
+class _CheckedSettings:
+    """Runs ``_CHECKS[name]`` on every assignment of a setting, the constructor's and later
+    ones (as the optimizers and Dense do): a flag set to "no" after construction would
+    otherwise act as True at the next fit."""
+
+    _CHECKS = {}
+
+    def __setattr__(self, name, value):
+        check = self._CHECKS.get(name)
+        object.__setattr__(self, name, value if check is None else check(value))
 
 
 class Callback:
     """Base class. fit sets ``self.model`` and calls, in order: ``on_train_begin(logs)``, then per
     epoch ``on_epoch_begin(epoch, logs)``, ``on_batch_end(batch, logs)`` (only when
-    ``batch_frequency`` is an int: every that many batches), ``on_epoch_end(epoch, logs)``, and
+    ``batch_frequency`` is a positive int, see below), ``on_epoch_end(epoch, logs)``, and
     finally ``on_train_end(logs)``. Setting ``self.model.stop_training = True`` ends training
     after the current epoch.
+
+    With ``batch_frequency = n``, on_batch_end is called after every n-th batch of an epoch
+    (0-based ``batch`` = n−1, 2n−1, ...) and also after the epoch's last batch when that is not
+    one of them, so an epoch's last batch is always reported: n = 7 over 32 batches gives
+    ``batch`` = 6, 13, 20, 27, 31. The count restarts with each epoch.
     """
 
-    #: None: no per-batch calls; n: on_batch_end after every n batches (costs a C→Python return)
+    #: None or 0: no per-batch calls; n: on_batch_end after every n-th batch of an epoch and
+    #: after its last batch (each call costs a return from C to Python). Read at the start of
+    #: each epoch: a change made during an epoch applies from the next one.
     batch_frequency = None
 
     def set_model(self, model):
+        """Called by fit before ``on_train_begin``: sets ``self.model``, the model it trains.
+
+        Parameters
+        ----------
+        model : gdcore.Sequential
+        """
         self.model = model
 
     def on_train_begin(self, logs=None):
-        pass
+        """Called once at the start of fit, before the first epoch.
+
+        Parameters
+        ----------
+        logs : dict
+            Empty.
+        """
 
     def on_epoch_begin(self, epoch, logs=None):
-        pass
+        """Called at the start of each epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch's 0-based number (a fit with ``initial_epoch=k`` starts at k).
+        logs : dict
+            ``{"lr": learning rate of the epoch's first batch}``.
+        """
 
     def on_batch_end(self, batch, logs=None):
-        pass
+        """Called after every ``batch_frequency``-th batch of an epoch and after its last batch
+        (n = 7 over 32 batches: ``batch`` = 6, 13, 20, 27, 31); never while
+        ``batch_frequency`` is None or 0.
+
+        Parameters
+        ----------
+        batch : int
+            The 0-based index within the epoch of the batch just trained. A batch skipped
+            under ``on_divergence="ignore"`` keeps its place in the count.
+        logs : dict
+            ``{"loss": mean loss over the rows trained so far in this epoch}`` (NaN when every
+            batch so far was skipped).
+        """
 
     def on_epoch_end(self, epoch, logs=None):
-        pass
+        """Called at the end of each epoch, after the validation scores and the schedule's
+        step. Setting ``self.model.stop_training = True`` here ends training after this epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch's number, 0-based.
+        logs : dict
+            The epoch's values, as recorded in fit's History: ``loss``, ``accuracy`` for
+            class targets, ``val_loss`` and ``val_accuracy`` with validation data,
+            ``skipped_batches`` under ``on_divergence="ignore"``, ``seconds`` and ``lr``.
+        """
 
     def on_train_end(self, logs=None):
-        pass
+        """Called once at the end of fit, also when a callback or a divergence stopped it
+        early (not when it raised).
+
+        Parameters
+        ----------
+        logs : dict
+            The History's ``history``: every key with its list of per-epoch values.
+        """
 
     def check_logs(self, keys):
         """Called by fit before it trains, with the keys that every epoch's logs will hold:
@@ -63,7 +166,7 @@ def _monitor_mode(monitor, mode):
     return mode
 
 
-class EarlyStopping(Callback):
+class EarlyStopping(_CheckedSettings, Callback):
     """Stop training when a monitored metric stops improving.
 
     Parameters
@@ -86,17 +189,16 @@ class EarlyStopping(Callback):
     stopped_epoch : int or None
     """
 
+    _CHECKS = {"patience": _check_patience, "min_delta": _check_min_delta,
+               "restore_best_weights": lambda value: _check_bool(value, "restore_best_weights")}
+
     def __init__(self, monitor="val_loss", *, patience=0, min_delta=0.0, mode="auto",
                  restore_best_weights=False):
-        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
-            raise ValueError(f"patience must be an int >= 0, got {patience!r}")
-        if finite_float(min_delta) is None or min_delta < 0:
-            raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
-        self.monitor = monitor
-        self.patience = int(patience)
-        self.min_delta = float(min_delta)
+        self.patience = patience
+        self.min_delta = min_delta
         self.mode = _monitor_mode(monitor, mode)
-        self.restore_best_weights = bool(restore_best_weights)
+        self.monitor = monitor
+        self.restore_best_weights = restore_best_weights
 
     def check_logs(self, keys):
         if self.monitor not in keys:
@@ -134,12 +236,12 @@ class EarlyStopping(Callback):
             self.model.set_weights(self.best_weights)
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(_CheckedSettings, Callback):
     """Save the model (and optimizer state) after epochs, with gdcore.save's atomic write.
 
     Parameters
     ----------
-    path : str
+    path : str or os.PathLike
         File path; may hold ``{epoch}`` and log keys, e.g. ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"``.
     monitor : str, default="val_loss"
     save_best_only : bool, default=False
@@ -148,16 +250,24 @@ class ModelCheckpoint(Callback):
         fit does not overwrite the best file with a worse model. ``best = None`` starts afresh.
     mode : {"auto", "min", "max"}, default="auto"
     save_optimizer : bool, default=True
-        Include the optimizer's state, so training can resume with the same bits.
+        Include the optimizer's state, so training can resume with the same bits: load the
+        file with ``gdcore.load(path, with_optimizer=True)`` and call ``fit(...,
+        initial_epoch=k)`` with the same ``seed`` (with ``seed=None`` each fit draws another
+        one, so the shuffling and the dropout masks differ) and the same schedule object (a
+        ReduceLROnPlateau's state is not in the file; a pickle of the schedule keeps it).
     """
+
+    _CHECKS = {"path": _check_path,
+               "save_best_only": lambda value: _check_bool(value, "save_best_only"),
+               "save_optimizer": lambda value: _check_bool(value, "save_optimizer")}
 
     def __init__(self, path, *, monitor="val_loss", save_best_only=False, mode="auto",
                  save_optimizer=True):
-        self.path = str(path)
-        self.monitor = monitor
-        self.save_best_only = bool(save_best_only)
+        self.path = path
         self.mode = _monitor_mode(monitor, mode)
-        self.save_optimizer = bool(save_optimizer)
+        self.monitor = monitor
+        self.save_best_only = save_best_only
+        self.save_optimizer = save_optimizer
         self.saved = []
         # The best monitored value saved so far, over every fit (a model loaded from a
         # checkpoint to resume is another object: still the same training). Set it to None to
@@ -167,8 +277,11 @@ class ModelCheckpoint(Callback):
     def check_logs(self, keys):
         if self.save_best_only and self.monitor not in keys:
             raise _missing_key("ModelCheckpoint", self.monitor, keys)
-        try:  # every field of the path must be one the logs will fill (floats; epoch an int)
-            path = self.path.format(epoch=0, **dict.fromkeys(keys, 0.0))
+        # every field of the path must be one the logs will fill (floats; the epoch and
+        # skipped_batches ints)
+        sample = {key: 0 if key == "skipped_batches" else 0.0 for key in keys}
+        try:
+            path = self.path.format(**{**sample, "epoch": 0})
         except (KeyError, IndexError, ValueError, TypeError, AttributeError) as error:
             raise ValueError(f"ModelCheckpoint path {self.path!r} cannot be filled from the "
                              f"epoch number and fit's epoch logs {sorted(keys)}: "
@@ -199,9 +312,34 @@ class ModelCheckpoint(Callback):
 
 
 class LambdaCallback(Callback):
-    """A callback from plain functions: ``on_epoch_end(epoch, logs)``, ``on_batch_end(batch,
-    logs)`` (called every ``batch_frequency`` batches, default 1, when given),
-    ``on_epoch_begin(epoch, logs)``, ``on_train_begin(logs)``, ``on_train_end(logs)``."""
+    """A callback from plain functions, called as the Callback methods of the same names.
+
+    Parameters
+    ----------
+    on_epoch_begin, on_epoch_end : callable, default=None
+        ``fn(epoch, logs)``.
+    on_batch_end : callable, default=None
+        ``fn(batch, logs)``, called after every ``batch_frequency``-th batch of an epoch and
+        after the epoch's last batch when that is not one of them (see the example).
+    on_train_begin, on_train_end : callable, default=None
+        ``fn(logs)``.
+    batch_frequency : int or None, default=1
+        How often ``on_batch_end`` is called; with no ``on_batch_end`` it must stay 1 or None.
+
+    Examples
+    --------
+    With 7 as the frequency and 32 batches per epoch, the last batch (31) is also reported:
+
+    >>> import numpy as np
+    >>> import gdcore as gd
+    >>> X, y = np.random.default_rng(0).normal(size=(320, 4)), np.arange(320) % 3
+    >>> seen = []
+    >>> every_7 = gd.callbacks.LambdaCallback(
+    ...     on_batch_end=lambda batch, logs: seen.append(batch), batch_frequency=7)
+    >>> _ = gd.MLP([4, 3]).fit(X, y, batch_size=10, epochs=1, callbacks=[every_7], verbose=0)
+    >>> seen
+    [6, 13, 20, 27, 31]
+    """
 
     def __init__(self, *, on_epoch_begin=None, on_epoch_end=None, on_batch_end=None,
                  on_train_begin=None, on_train_end=None, batch_frequency=1):

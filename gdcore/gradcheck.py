@@ -32,6 +32,9 @@ def check_gradients(model, X, y, loss="mse", *, l1=0.0, l2=0.0, eps=1e-6, max_pa
         Step of the central differences.
     max_params : int, default=2000
         Check at most this many parameters, drawn at random with ``seed`` (all when fewer).
+    seed : int, default=0
+        Seed of that draw (a non-negative int): the same seed checks the same parameters.
+        Unused when the model has at most ``max_params`` parameters.
 
     Returns
     -------

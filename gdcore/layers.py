@@ -33,16 +33,25 @@ def _check_size(value, name):
 
 
 def _check_param(name, value, shape, dtype):
-    """``value`` as a finite array of ``shape`` in ``dtype``, or an error naming ``name``."""
+    """``value`` as a finite array of ``shape`` in ``dtype``, or an error naming ``name``.
+    ``value`` may be anything ``view[...] = value`` broadcasts to ``shape`` (a number, a row,
+    leading axes of length 1), as the Dense docstring promises."""
     array = _as_array(value, name)
-    if array.shape != shape or array.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be a numeric array of shape {shape}, got "
-                         f"{array.dtype} of shape {array.shape}")
-    with np.errstate(over="ignore"):  # an overflow to inf is reported just below
-        array = array.astype(dtype, copy=False)
-    if not _all_finite(array):
-        raise ValueError(f"{name} contains NaN or infinity (in {array.dtype})")
-    return array
+    message = (f"{name} must be a number or a numeric array that broadcasts to shape {shape}, "
+               f"got {array.dtype} of shape {array.shape}")
+    if array.dtype.kind not in "biuf":  # object (an int beyond int64), complex, str
+        raise ValueError(message)
+    result = np.empty(shape, dtype)
+    try:
+        # the assignment itself decides what broadcasts, so that exactly what layer.W[...]
+        # takes is taken; an overflow to inf is reported just below
+        with np.errstate(over="ignore"):
+            result[...] = array
+    except ValueError:
+        raise ValueError(message) from None
+    if not _all_finite(result):
+        raise ValueError(f"{name} contains NaN or infinity (in {result.dtype})")
+    return result
 
 
 def _check_init(init):
@@ -76,9 +85,12 @@ class Dense:
     ----------
     W : ndarray of shape (n_in, n_out)
         Weights, a view into the model's parameter buffer (None until the layer is in a model).
-        Assigning ``layer.W = array`` copies into that view, as ``layer.W[...] = array`` does.
+        Assigning ``layer.W = value`` copies into that view, as ``layer.W[...] = value`` does:
+        ``value`` may be a number or any array-like of bools, ints or floats that broadcasts
+        to the shape (``layer.b = 0`` zeroes the biases). A value that is NaN or infinite, or
+        becomes infinite in the model's dtype, is refused with ValueError and changes nothing.
     b : ndarray of shape (n_out,)
-        Biases, a view into the same buffer.
+        Biases, a view into the same buffer, assigned as W.
 
     Once the layer is in a model, its sizes, activation, init and penalties are fixed (the
     model built its network from them): assigning one raises AttributeError.
@@ -129,6 +141,7 @@ class Dense:
 
     @property
     def n_params(self):
+        """Number of parameters, ``(n_in + 1) · n_out``: the weights and the biases."""
         return (self.n_in + 1) * self.n_out
 
     def _initial_weights(self, rng, dtype):

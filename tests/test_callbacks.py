@@ -1,6 +1,7 @@
 """Callbacks, validation_split, initial_epoch, training accuracy, progress output,
 check_gradients."""
 import io
+import re
 import sys
 
 import numpy as np
@@ -434,3 +435,81 @@ def test_checkpoint_paths_that_cannot_be_written_are_refused_before_training(tmp
                   callbacks=[gd.callbacks.ModelCheckpoint(str(tmp_path / path))])
     for w, w0 in zip(model.get_weights(), before):
         np.testing.assert_array_equal(w, w0)
+
+
+# ------------------------------------------------------------ constructor arguments are checked
+@pytest.mark.parametrize("path", [None, 5, b"ck.npz", ["ck.npz"]])
+def test_a_checkpoint_path_that_is_no_path_is_refused_naming_path(path):
+    """ModelCheckpoint(None) took str(None) and saved every epoch to a file named "None"."""
+    with pytest.raises(TypeError, match=r"^path must be a str or os\.PathLike"):
+        gd.callbacks.ModelCheckpoint(path)
+
+
+def test_an_empty_checkpoint_path_is_refused_and_a_pathlike_is_taken(tmp_path):
+    with pytest.raises(ValueError, match=r"^path must not be empty"):
+        gd.callbacks.ModelCheckpoint("")
+    checkpoint = gd.callbacks.ModelCheckpoint(tmp_path / "ck-{epoch}.npz", monitor="loss")
+    assert checkpoint.path == str(tmp_path / "ck-{epoch}.npz")
+    X, y = blobs(20)
+    gd.MLP([4, 3], seed=0).fit(X, y, epochs=2, verbose=0, callbacks=[checkpoint])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck-0.npz", "ck-1.npz"]
+
+
+_FLAGS = [(gd.callbacks.EarlyStopping, "restore_best_weights"),
+          (gd.callbacks.ModelCheckpoint, "save_best_only"),
+          (gd.callbacks.ModelCheckpoint, "save_optimizer")]
+
+
+def _flagged(cls, name, value):
+    args = ("ck.npz",) if cls is gd.callbacks.ModelCheckpoint else ()
+    return cls(*args, **{name: value})
+
+
+@pytest.mark.parametrize("cls, name", _FLAGS)
+@pytest.mark.parametrize("value", ["no", "False", 0, 1, None, np.float64(1.0)])
+def test_callback_flags_must_be_bools(cls, name, value):
+    """bool() made restore_best_weights="no" and save_best_only="False" True."""
+    with pytest.raises(TypeError, match=f"^{name} must be a bool, got {re.escape(repr(value))}$"):
+        _flagged(cls, name, value)
+
+
+@pytest.mark.parametrize("cls, name", _FLAGS)
+def test_callback_flags_take_python_and_numpy_bools_and_are_checked_when_set(cls, name):
+    for value in (True, False, np.True_, np.False_):
+        callback = _flagged(cls, name, value)
+        assert getattr(callback, name) is bool(value)
+    with pytest.raises(TypeError, match=f"^{name} must be a bool, got 'no'"):
+        setattr(callback, name, "no")
+    assert getattr(callback, name) is False
+    setattr(callback, name, np.True_)
+    assert getattr(callback, name) is True
+
+
+def test_callback_settings_assigned_later_are_checked_as_the_constructors():
+    stop = gd.callbacks.EarlyStopping(patience=2)
+    with pytest.raises(ValueError, match="^patience must be an int >= 0"):
+        stop.patience = -1
+    with pytest.raises(ValueError, match="^min_delta must be a finite number >= 0"):
+        stop.min_delta = float("nan")
+    assert (stop.patience, stop.min_delta) == (2, 0.0)
+    checkpoint = gd.callbacks.ModelCheckpoint("a.npz")
+    with pytest.raises(TypeError, match=r"^path must be a str or os\.PathLike"):
+        checkpoint.path = None
+    assert checkpoint.path == "a.npz"
+
+
+# ------------------------------------------------------------------- the batch calls, as documented
+def test_the_documented_batch_calls_are_fits():
+    """The docstrings said "every batch_frequency batches"; fit also calls on_batch_end after
+    an epoch's last batch when that is not a multiple. The LambdaCallback example (frequency 7
+    over 32 batches: 6, 13, 20, 27, 31) runs as a doctest, and the hooks say the same."""
+    import doctest
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in finder.find(gd.callbacks.LambdaCallback, "LambdaCallback", globs={}):
+        runner.run(test)
+    results = runner.summarize(verbose=False)
+    assert results.attempted > 0 and results.failed == 0
+    for doc in (gd.callbacks.Callback.__doc__, gd.callbacks.Callback.on_batch_end.__doc__,
+                gd.callbacks.LambdaCallback.__doc__):
+        assert "last batch" in doc and "6, 13, 20, 27, 31" in doc

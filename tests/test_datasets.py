@@ -114,6 +114,18 @@ def test_mnist_default_kind_is_train_and_accepts_str(tmp_path):
     np.testing.assert_array_equal(y, labels)
 
 
+@pytest.mark.parametrize("loader", [load_digits, load_mnist, load_npz])
+def test_loader_docstrings_state_the_defaults_of_the_signature(loader):
+    """load_mnist's doc of ``kind`` said ``{"train", "test"}``, not that "train" is the
+    default."""
+    import inspect
+    doc = inspect.getdoc(loader)
+    for name, parameter in inspect.signature(loader).parameters.items():
+        if parameter.default is not inspect.Parameter.empty:
+            entry = re.search(rf"^{name} : (.*)$", doc, re.M)
+            assert entry and f"default={parameter.default!r}".replace("'", '"') in entry[1]
+
+
 def test_mnist_unknown_kind(tmp_path):
     with pytest.raises(ValueError, match="kind.*'validation'"):
         load_mnist(tmp_path, kind="validation")

@@ -109,7 +109,7 @@ def load_mnist(path, kind="train"):
         ``train-labels-idx1-ubyte`` for ``kind="train"``, or ``t10k-...``
         for ``kind="test"``. The variant names ``train-images.idx3-ubyte``
         and gzip-compressed files with a ``.gz`` suffix are also found.
-    kind : {"train", "test"}
+    kind : {"train", "test"}, default="train"
         Which split to load.
 
     Returns
