@@ -1,6 +1,7 @@
 /* Parts of the core that do not depend on the element type. */
 #include "gd_types.h"
 #ifdef _OPENMP
+#include <dirent.h>
 #include <omp.h>
 #include <pthread.h>
 #endif
@@ -57,30 +58,53 @@ int gd_max_threads(void)
 
 /* Fork safety. GNU libgomp keeps its worker pool across fork() in the child's memory, but not
  * its threads: the child's first multi-threaded region then waits forever for workers that do
- * not exist. So a child forked after this process ran a team of several threads runs every
- * region on one thread (correct, just not parallel). */
+ * not exist. The pool may be another library's (PyTorch's libgomp has the same soname, so the
+ * process loads one libgomp and both use its pool), and libgomp does not say whether it has
+ * one. So a child forked from a process that had threads besides the forking one (any pool:
+ * OpenMP's, OpenBLAS's, Python's) or had run a gdcore team runs every region on one thread:
+ * correct (the same bits), just not parallel. A child of a single-threaded process is free.
+ * The handler is installed when the core is loaded, before any fork it must see. */
 #ifdef _OPENMP
 static volatile int team_started = 0;
-static volatile int forked_after_team = 0;
-static pthread_once_t fork_hook_once = PTHREAD_ONCE_INIT;
+static volatile int parent_threaded = 0;
+static volatile int limited_by_fork = 0;
+
+/* Threads of this process (Linux: /proc/self/task), or -1 where that cannot be read. */
+static int process_threads(void)
+{
+    DIR *dir = opendir("/proc/self/task");
+    const struct dirent *entry;
+    int n = 0;
+    if (dir == NULL)
+        return -1;
+    while ((entry = readdir(dir)) != NULL)
+        if (entry->d_name[0] != '.')
+            n++;
+    closedir(dir);
+    return n;
+}
+
+static void on_fork_prepare(void)
+{
+    parent_threaded = team_started || process_threads() != 1;
+}
 
 static void on_fork_child(void)
 {
-    if (team_started)
-        forked_after_team = 1;
+    if (parent_threaded)
+        limited_by_fork = 1;
 }
 
-static void install_fork_hook(void)
+__attribute__((constructor)) static void install_fork_hook(void)
 {
-    pthread_atfork(NULL, NULL, on_fork_child);
+    pthread_atfork(on_fork_prepare, NULL, on_fork_child);
 }
 #endif
 
 int gd_team_size(int wanted)
 {
 #ifdef _OPENMP
-    pthread_once(&fork_hook_once, install_fork_hook);
-    if (forked_after_team)
+    if (limited_by_fork)
         return 1;
     if (wanted > 1)
         team_started = 1;
@@ -94,7 +118,7 @@ int gd_team_size(int wanted)
 int gd_fork_limited(void)
 {
 #ifdef _OPENMP
-    return forked_after_team;
+    return limited_by_fork;
 #else
     return 0;
 #endif

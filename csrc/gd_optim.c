@@ -110,7 +110,10 @@ static int rmsprop_update(const gd_optim *opt, gd_real lr, int64_t n, const gd_r
         square_avg[i] = alpha * square_avg[i] + mix * g * g;
         if (opt->centered) {
             grad_avg[i] = lerp(grad_avg[i], g, mix);
-            avg = sqrt(square_avg[i] - grad_avg[i] * grad_avg[i]) + eps;
+            /* s = inf (g² overflowed) with ḡ² overflowing too gave inf − inf = NaN; torch's
+             * fused multiply-add keeps the variance inf (a zero step), as s alone does */
+            avg = sqrt(isinf(square_avg[i]) ? square_avg[i]
+                                            : square_avg[i] - grad_avg[i] * grad_avg[i]) + eps;
         } else {
             avg = sqrt(square_avg[i]) + eps;
         }

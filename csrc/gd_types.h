@@ -139,7 +139,8 @@ int64_t gd_shard_work_len(const gd_net *net);
 int gd_openmp_enabled(void);
 int gd_max_threads(void);
 /* The thread count to run a parallel region with, given the one wanted: 1 in a child process
- * forked after this process ran a multi-threaded region (GNU OpenMP would hang there). */
+ * forked from a process that had other threads or ran a gdcore team (GNU OpenMP would hang
+ * there if one of them was its pool; see gd_common.c). */
 int gd_team_size(int wanted);
 /* 1 in such a forked child. */
 int gd_fork_limited(void);

@@ -28,7 +28,7 @@ def show_config(file=None):
         f"element-wise loops: {_core.vector_isa()}",
         f"usable cores: {usable_cores()}",
         f"fit() threads (n_threads=None): {resolve_n_threads(None)}"
-        + (" (but 1: forked after the parent ran OpenMP threads)" if _core.fork_limited() else ""),
+        + (" (but 1: forked from a process with other threads)" if _core.fork_limited() else ""),
         "blas (GEMM from scipy.linalg.cython_blas; held to 1 thread inside gdcore's OpenMP regions):",
     ]
     for info in blas_info():

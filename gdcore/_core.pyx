@@ -147,8 +147,10 @@ def openmp_enabled():
 
 
 def fork_limited():
-    """True in a process forked after its parent ran OpenMP threads: gdcore then runs on one
-    thread there, since GNU OpenMP cannot start threads in such a child."""
+    """True in a process forked from a parent that had threads besides the forking one (an
+    OpenMP pool among them, gdcore's or another library's, such as PyTorch's) or had run a
+    gdcore team: gdcore then runs on one thread there, since GNU OpenMP cannot start threads
+    in a child forked after its pool existed, and does not say whether it had one."""
     return bool(gd_fork_limited())
 
 

@@ -175,3 +175,17 @@ def test_sgd_update_reports_finite_gradients_that_overflow():
     grad = np.array([0, 0, 0, 0, -1e38], dtype=np.float32)
     assert _core.optim_update(gd.optim.SGD(lr=1.0).spec(), 1.0, 1, grad, param) is True
     assert param[4] == np.inf and (param[:4] == np.float32(3e38)).all()
+
+
+def test_centered_rmsprop_with_overflowing_squares_takes_a_zero_step():
+    """float32, g = 1e22: s and ḡ² both overflow, and s − ḡ² was inf − inf = NaN, refused as a
+    divergence; torch (a fused multiply-add) keeps the variance inf, a zero step for that
+    weight, as gdcore's non-centered RMSprop does. The bias (g = 1) still moves."""
+    for centered in (True, False):
+        model = gd.Sequential([gd.Dense(1, 1)], dtype="float32")
+        model.layers[0].W[...] = 0.5
+        model.layers[0].b[...] = 0.0
+        X, y = np.array([[1e22]], np.float32), np.array([[-1e30]], np.float32)
+        model.train_step(X, y, loss="mae", optimizer=gd.optim.RMSprop(lr=0.01, centered=centered))
+        assert model.layers[0].W[0, 0] == 0.5
+        assert np.isfinite(model.layers[0].b[0]) and model.layers[0].b[0] < 0
