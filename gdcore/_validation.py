@@ -65,12 +65,20 @@ def check_X(X, n_features, dtype, name="X", check_finite=True, n_threads=1):
 
 def _conversion_note(original, dtype):
     """For an error on a non-finite value after converting ``original`` to ``dtype``: the note
-    that the conversion made it (a finite float64 beyond float32's range becomes inf; no int is
-    beyond it), or "" when ``original`` itself holds the NaN or inf. Run on the error path only."""
-    original = np.asarray(original)
-    if np.dtype(dtype) == np.float32 and original.dtype.kind == "f" \
-            and original.dtype.itemsize > 4 and np.isfinite(original).all():
-        return " (after conversion to float32)"
+    that the conversion made it (a finite float64 beyond float32's range, a long double or a
+    Python int beyond the model dtype's, become inf), or "" when ``original`` itself holds the
+    NaN or inf. Run on the error path only."""
+    dtype = np.dtype(dtype)
+    try:
+        original = np.asarray(original)
+        if original.dtype.kind == "O":  # Python ints beyond int64, mixed lists
+            with np.errstate(over="ignore"):
+                original = original.astype(np.longdouble)
+    except (TypeError, ValueError, OverflowError):
+        return ""
+    if original.dtype.kind == "f" and original.dtype.itemsize > dtype.itemsize \
+            and np.isfinite(original).all():
+        return f" (after conversion to {dtype.name})"
     return ""
 
 

@@ -147,7 +147,9 @@ def _snapshot(model, optimizer):
     loss = model.loss_
     loss_meta = None
     if loss is not None:
-        loss_meta = {"name": loss.name}
+        # by the built-in loss the C core computes (its kind): a subclass with a name of its
+        # own would write a file load refuses
+        loss_meta = {"name": losses.name_of_kind(loss.kind)}
         if isinstance(loss, losses.Huber):
             loss_meta["delta"] = loss.delta
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "gdcore_version": __version__,
@@ -218,6 +220,14 @@ def _atomic_write(path, write):
     # Through symlinks: a link to a checkpoint stays a link, and its target gets the new file.
     path = os.path.realpath(path)
     directory = os.path.dirname(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        pass
+    else:  # the rename would put a regular file in place of /dev/null or a FIFO
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a directory: rename's own error
+            raise ValueError(f"cannot save {path}: not a regular file (a device, pipe or "
+                             "socket); save replaces regular files only")
     # A short name of our own, not derived from path's: any name open() takes can be saved.
     temporary = os.path.join(directory, f".gdcore-{secrets.token_hex(8)}.tmp")
     try:
@@ -372,6 +382,8 @@ def _check_checkpoint(meta, params, slots):
     writes anything. Returns the optimizer meta['optimizer'] describes, without its state (or
     None)."""
     optimizer = None
+    if meta["loss"] is not None:
+        _make_loss(meta["loss"])
     if meta["optimizer"] is not None:
         optimizer = _make_optimizer(meta["optimizer"], len(slots))
     bad = np.flatnonzero(~np.isfinite(params))
@@ -587,11 +599,13 @@ def _parse_meta(blob):
 
 def _check_config(config):
     """Validate what ``meta['model']`` says about sizes (types and ranges, before anything is
-    allocated) and return its parameter count. Everything else in it (activations, inits,
-    penalties, dropout rates and placement, any field a later get_config adds) is validated by
-    Sequential.from_config and the layers' constructors."""
+    allocated) and return its parameter count. The values of the other fields (activations,
+    inits, penalties, dropout rates and placement) are validated by Sequential.from_config and
+    the layers' constructors; a key get_config never writes is refused here (a misspelt "L2"
+    would otherwise load as the default, silently)."""
     _check(config, ["dict"], "meta['model']")
-    _keys(config, ["class", "dtype", "seed", "layers"], config, "meta['model']")
+    _keys(config, ["class", "dtype", "seed", "layers"], ["class", "dtype", "seed", "layers"],
+          "meta['model']")
     _check(config["class"], ["str"], "meta['model']['class']")
     if config["dtype"] not in ("float32", "float64"):
         raise _Malformed(f"meta['model']['dtype'] must be 'float32' or 'float64', got "
@@ -609,11 +623,12 @@ def _check_config(config):
         _check(layer, ["dict"], where)
         kind = layer.get("type", "dense")
         if kind == "dropout":
-            _keys(layer, ["rate"], layer, where)
+            _keys(layer, ["rate"], ["type", "rate"], where)
             continue
         if kind != "dense":
             raise _Malformed(f"{where}['type'] must be 'dense' or 'dropout', got {_short(kind)}")
-        _keys(layer, ["n_in", "n_out", "activation"], layer, where)
+        _keys(layer, ["n_in", "n_out", "activation"],
+              ["type", "n_in", "n_out", "activation", "init", "l1", "l2"], where)
         for key in ("n_in", "n_out"):
             if _check(layer[key], ["int"], f"{where}[{key!r}]") < 1:
                 raise _Malformed(f"{where}[{key!r}] must be >= 1, got {layer[key]}")

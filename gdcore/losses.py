@@ -67,10 +67,24 @@ class Huber(Loss):
     name, kind = "huber", 4
 
     def __init__(self, delta=1.0):
+        self.delta = delta
+
+    @property
+    def delta(self):
+        """Where the loss turns from quadratic to linear (> 0, finite; checked on assignment)."""
+        return self._delta
+
+    @delta.setter
+    def delta(self, delta):  # checked on every assignment: fit trusts it
         value = finite_float(delta)
         if value is None or value <= 0:
             raise ValueError(f"delta must be a positive finite number, got {delta!r}")
-        self.delta = value
+        self._delta = value
+
+    def __setstate__(self, state):  # pickles from before delta was a property
+        if "delta" in state:
+            state["_delta"] = state.pop("delta")
+        self.__dict__.update(state)
 
     def __repr__(self):
         return f"Huber(delta={self.delta})"
@@ -92,6 +106,15 @@ _ALIASES = {"l1": "mae", "bce": "binary_cross_entropy", "log_loss": "cross_entro
             "squared_error": "mse", "multi_margin": "hinge"}
 #: Names accepted by :func:`get`.
 NAMES = tuple(sorted(set(_BY_NAME) | set(_ALIASES)))
+
+
+def name_of_kind(kind):
+    """The name of the built-in loss the C core computes for ``kind`` (what a subclass of it
+    computes too)."""
+    for cls in _BY_NAME.values():
+        if cls.kind == kind:
+            return cls.name
+    raise ValueError(f"no gdcore loss has kind {kind!r}")
 
 
 def get(loss):

@@ -62,15 +62,17 @@ class DivergenceError(FloatingPointError):
         self.update = update
 
 
-def _raise_for_status(status, what):
+def _raise_for_status(status, what, model=None):
     if status == _core.OK:
         return
+    if model is not None and status in (_core.ERR_NONFINITE, _core.ERR_OVERFLOW):
+        model._check_params_finite(what)
     if status == _core.ERR_LABEL:
         raise ValueError(f"{what}: a class index in y is outside [0, n_outputs)")
     if status == _core.ERR_TARGET:
         raise ValueError(f"{what}: y must be in [0, 1] for binary_cross_entropy")
     if status == _core.ERR_NONFINITE:
-        raise DivergenceError(f"{what}: the loss is NaN or infinite")
+        raise DivergenceError(f"{what}: the loss or a gradient is NaN or infinite")
     raise RuntimeError(f"{what}: the C core reported error {status} (a gdcore bug; please report it)")
 
 
@@ -95,9 +97,11 @@ def epoch_permutation(n_samples, seed, epoch):
 class History:
     """What fit recorded: ``history[name]`` is a list with one value per epoch.
 
-    Keys: ``loss`` (mean training loss over the epoch, penalties included), ``seconds`` (wall time
-    of the epoch's training), ``lr``, and with validation data ``val_loss`` (and ``val_accuracy``
-    for classification losses).
+    Keys: ``loss`` (mean training loss over the epoch, penalties included), ``accuracy``
+    (training accuracy, for cross_entropy, hinge and binary_cross_entropy), ``skipped_batches``
+    (batches left out, with ``on_divergence="ignore"`` only), ``seconds`` (wall time of the
+    epoch's training), ``lr`` (learning rate of the epoch's first batch), and with validation
+    data ``val_loss`` and, where ``accuracy`` is logged, ``val_accuracy``.
     """
 
     def __init__(self):
@@ -191,6 +195,35 @@ def _interruptible(main_thread):
     (SIG_IGN, as multiprocessing pool workers often do) or handles it itself keeps that, the
     handler running after the C call. Asked before each call: a callback may install one."""
     return main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class _DeferredSigint:
+    """A block of bookkeeping that a Ctrl-C must not cut in two, such as fit's record of a
+    trained epoch (its metrics, the schedule's step, the history entry): cut, it would leave an
+    epoch trained but not in ``history_``, and a resume at ``initial_epoch=len(history_.epoch)``
+    would train it twice. Where Python's default handler is in place (see _interruptible), one
+    that only notes the signal stands in for the block, and KeyboardInterrupt(message) is raised
+    at its end."""
+
+    def __init__(self, main_thread, message):
+        self.message = message
+        self.deferring = _interruptible(main_thread)
+        self.caught = False
+
+    def _note(self, signum, frame):
+        self.caught = True
+
+    def __enter__(self):
+        if self.deferring:
+            signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if self.deferring and signal.getsignal(signal.SIGINT) == self._note:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        if self.caught and kind is None:
+            raise KeyboardInterrupt(self.message)
+        return False
 
 
 def _same_arguments(cached, given):
@@ -311,7 +344,11 @@ class Sequential:
             self._grad_views.append((self._grads[offset:offset + n_w].reshape(layer.n_in, layer.n_out),
                                      self._grads[offset + n_w:offset + n_w + layer.n_out]))
             offset += n_w + layer.n_out
-            layer.W[...] = layer._initial_weights(self._rng, self.dtype)
+            try:  # the initializers draw float64 temporaries as large as W
+                layer.W[...] = layer._initial_weights(self._rng, self.dtype)
+            except MemoryError:
+                raise ValueError(f"layers: cannot allocate the initial weights of a "
+                                 f"{layer.n_in}x{layer.n_out} layer") from None
         assert offset == self._params.size  # the views tile the flat buffer exactly
         self._train_work = np.empty(0, dtype=self.dtype)
         self._forward_work = np.empty(0, dtype=self.dtype)
@@ -325,10 +362,12 @@ class Sequential:
     # ------------------------------------------------------------------ structure
     @property
     def n_inputs(self):
+        """Width of the input rows (the first Dense layer's n_in)."""
         return self._dense[0].n_in
 
     @property
     def n_outputs(self):
+        """Width of the output (the last Dense layer's n_out)."""
         return self._dense[-1].n_out
 
     @property
@@ -446,7 +485,8 @@ class Sequential:
                 need = length * self.dtype.itemsize / 2**30
                 cause = ("for batches of this many rows: use a smaller batch_size (or fewer rows "
                          "per train_step or loss_and_grad call)" if kind == "train"
-                         else "for this many threads: use a smaller n_threads")
+                         else "to predict (it grows with n_threads and with the widest "
+                         "hidden layer): use a smaller n_threads or narrower hidden layers")
                 raise MemoryError(f"gdcore needs a workspace of {length:,} {self.dtype.name} "
                                   f"values ({need:.3g} GiB) {cause}") from None
             setattr(self, attr, work)
@@ -455,6 +495,26 @@ class Sequential:
     def _targets(self, y, loss, n_samples, name="y", x_name="X"):
         y = check_y(y, loss, n_samples, self.n_outputs, self.dtype, name, x_name)
         return (None, y) if loss.targets == "index" else (y, None)
+
+    def _check_params_finite(self, what):
+        """On an error path only (one pass over the parameters): a NaN or inf written into the
+        weights through a layer's ``W`` or ``b`` view (no check sees such a write) is named as
+        such, not blamed on X or on the learning rate."""
+        bad = np.flatnonzero(~np.isfinite(self._params))
+        if bad.size == 0:
+            return
+        offset = 0
+        for layer in self._dense:
+            n_w = layer.n_in * layer.n_out
+            if bad[0] < offset + n_w + layer.n_out:
+                index, i = int(bad[0]) - offset, self.layers.index(layer)
+                where = (f"layers[{i}].W[{index // layer.n_out}, {index % layer.n_out}]"
+                         if index < n_w else f"layers[{i}].b[{index - n_w}]")
+                break
+            offset += n_w + layer.n_out
+        raise ValueError(f"{what}: the model's weights contain NaN or infinity (first at "
+                         f"{where}), written through a layer's W or b view; set finite weights "
+                         "with set_weights")
 
     def _snapshot(self, state):
         """Copies of the parameters and the optimizer's state, to undo a step that overflowed."""
@@ -494,15 +554,17 @@ class Sequential:
                 # finished epochs.
                 raise KeyboardInterrupt(f"fit interrupted at epoch {epoch}, batch {bad_batch}")
             if status == _core.ERR_NONFINITE:
-                # The C core refused that batch's update: the weights are the last finite ones.
+                # The C core refused that batch's update: the weights are the last finite ones
+                # (unless a callback wrote NaN into them through a layer's view: no divergence).
+                self._check_params_finite("fit")
                 if on_divergence == "raise":
                     raise DivergenceError(
-                        f"fit: the loss became NaN or infinite at epoch {epoch}, batch "
+                        f"fit: the loss or a gradient became NaN or infinite at epoch {epoch}, batch "
                         f"{bad_batch}; the weights are those before that batch. Try a smaller "
                         "learning rate", epoch=epoch, batch=bad_batch)
                 if on_divergence == "stop":
                     return loss_sum, correct, rows_used, skipped, (
-                        epoch, bad_batch, "the loss became NaN or infinite at epoch "
+                        epoch, bad_batch, "the loss or a gradient became NaN or infinite at epoch "
                         f"{epoch}, batch {bad_batch}; the weights are those before that batch")
                 skipped += 1  # "ignore": leave that batch out and go on
                 rows_used -= min(batch_size, X.shape[0] - bad_batch * batch_size)
@@ -596,6 +658,8 @@ class Sequential:
         else:
             with blas_single_thread():
                 status = _core.forward(self._network, n_threads, self._params, X, out, work)
+        if status in (_core.ERR_NONFINITE, _core.ERR_OVERFLOW):
+            self._check_params_finite("predict")
         if status == _core.ERR_NONFINITE:
             raise ValueError(f"{name} contains NaN or infinity" + (
                 "" if original is None else _conversion_note(original, self.dtype)))
@@ -639,6 +703,9 @@ class Sequential:
         Parameters
         ----------
         X : array-like of shape (n_samples, n_inputs)
+        n_threads : int, optional
+            OpenMP threads; None or -1 uses all usable cores (a few rows run on one). Any
+            count gives the same bits.
 
         Returns
         -------
@@ -653,6 +720,12 @@ class Sequential:
         """Class probabilities: softmax of the outputs, or the sigmoid of each output when the
         model has one output or was last trained (fit or train_step) with binary_cross_entropy.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+        n_threads : int, optional
+            As predict.
+
         Returns
         -------
         proba : ndarray of shape (n_samples, n_outputs)
@@ -666,7 +739,18 @@ class Sequential:
         return out
 
     def predict_classes(self, X, *, n_threads=None):
-        """Predicted class index per row: argmax of the outputs (output > 0 for one output)."""
+        """Predicted class index per row: argmax of the outputs (output > 0 for one output).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+        n_threads : int, optional
+            As predict.
+
+        Returns
+        -------
+        classes : ndarray of shape (n_samples,), int64
+        """
         out = self.predict(X, n_threads=n_threads)
         if self.n_outputs == 1:
             return (out[:, 0] > 0).astype(np.int64)
@@ -681,6 +765,8 @@ class Sequential:
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         loss : str or Loss, optional
             Defaults to the loss of the last fit or train_step.
+        n_threads : int, optional
+            As predict.
 
         Returns
         -------
@@ -708,6 +794,18 @@ class Sequential:
 
         With ``sample_weight`` the loss is the weighted mean ``Σ w_i·l_i / Σ w_i``.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class indices for cross_entropy and hinge, else real targets.
+        loss : str or Loss, default="mse"
+        l1, l2 : float, default=0.0
+            Penalties ``l1·Σ|W| + ½·l2·ΣW²`` over the weight matrices (not the biases).
+        sample_weight : array-like of shape (n_samples,), optional
+        n_threads : int, optional
+            As fit; any count gives the same bits.
+
         Returns
         -------
         loss : float
@@ -728,7 +826,7 @@ class Sequential:
             status, loss_sum, _, _, _ = _core.train(
                 self._network, n_threads, loss.spec(l1, l2), None, None, self._params, self._grads,
                 None, 0, X, y_real, y_index, weights, None, X.shape[0], 0, 1, work)
-            _raise_for_status(status, "loss_and_grad")
+            _raise_for_status(status, "loss_and_grad", self)
             grads = [(dW.copy(), db.copy()) for dW, db in self._grad_views]
         return loss_sum / X.shape[0], grads
 
@@ -745,19 +843,48 @@ class Sequential:
         model's dtype and y int64 class indices (index losses) or a C-contiguous
         (n_samples, n_outputs) array of the model's dtype; any other input takes the general
         path, with the same result.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class indices for cross_entropy and hinge, else real targets.
+        loss : str or Loss, default="cross_entropy"
+        optimizer : str or Optimizer, default="sgd"
+        l1, l2 : float, default=0.0
+            Penalties, as loss_and_grad.
+        sample_weight : array-like of shape (n_samples,), optional
+        n_threads : int, optional
+            As fit; any count gives the same bits.
+
+        Returns
+        -------
+        loss : float
+            The batch's loss (penalties included) at the weights before the step.
+
+        Raises
+        ------
+        DivergenceError
+            When the loss or a gradient is NaN or infinite (nothing changes), or the step made
+            a weight infinite or NaN (the weights and optimizer state are restored).
         """
         if not self._has_dropout:
             return self._step_once(X, y, loss, optimizer, l1, l2, sample_weight, n_threads)
         # the step draws its dropout seed before the core has read the batch: a refused batch
-        # must leave the generator where it was, as it leaves the weights
+        # must leave the generator where it was, as it leaves the weights. A step the core
+        # applied keeps its draw, even if a Ctrl-C raises KeyboardInterrupt as the call returns
+        # (the core sets the step count before returning: see _core._store_step)
         saved = self._rng.bit_generator.state
+        stepped = []  # (the optimizer state the core call took, its step count before)
         try:
-            return self._step_once(X, y, loss, optimizer, l1, l2, sample_weight, n_threads)
+            return self._step_once(X, y, loss, optimizer, l1, l2, sample_weight, n_threads,
+                                   stepped)
         except BaseException:
-            self._rng.bit_generator.state = saved
+            if not stepped or stepped[0][0]["step"] == stepped[0][1]:
+                self._rng.bit_generator.state = saved
             raise
 
-    def _step_once(self, X, y, loss, optimizer, l1, l2, sample_weight, n_threads):
+    def _step_once(self, X, y, loss, optimizer, l1, l2, sample_weight, n_threads, stepped=None):
         fast = self._fast_step
         if fast is not None and sample_weight is None \
                 and _same_arguments(fast[0], (loss, optimizer, l1, l2, n_threads)):
@@ -766,6 +893,8 @@ class Sequential:
                 if opt._version == version and _same_buffers(state.get("slots"), slots) \
                         and state.get("owner") is self and opt.state is state:
                     seed = int(self._rng.integers(2**63)) if self._has_dropout else 0
+                    if stepped is not None:
+                        stepped.append((state, state["step"]))
                     result = stepper.step(X, y, state, seed)
                     if result is not None:
                         status, batch_loss = result
@@ -777,11 +906,14 @@ class Sequential:
                                                   epoch=None, batch=0, update=True)
                     # a layout the fast path does not read, or a refused batch (nothing
                     # changed): the general path converts, or explains the refusal
-                    return self._train_step(X, y, loss, optimizer, l1, l2, None, n_threads, seed)
+                    return self._train_step(X, y, loss, optimizer, l1, l2, None, n_threads, seed,
+                                            stepped)
         seed = int(self._rng.integers(2**63)) if self._has_dropout else 0
-        return self._train_step(X, y, loss, optimizer, l1, l2, sample_weight, n_threads, seed)
+        return self._train_step(X, y, loss, optimizer, l1, l2, sample_weight, n_threads, seed,
+                                stepped)
 
-    def _train_step(self, X, y, loss_arg, optimizer_arg, l1, l2, sample_weight, n_threads, seed):
+    def _train_step(self, X, y, loss_arg, optimizer_arg, l1, l2, sample_weight, n_threads, seed,
+                    stepped=None):
         """train_step's general path: converts and validates everything, then binds the fast
         path for the next call with the same arguments."""
         loss = losses.get(loss_arg)
@@ -798,10 +930,13 @@ class Sequential:
         threads = resolve_n_threads(n_threads)
         with opt._lock, self._lock, blas_single_thread():  # see Optimizer._lock
             opt_spec = opt.spec()  # under the lock; refused before the state is taken (below)
+            opt._check_range(self.dtype)
             work = self._workspace("train", self._network.train_workspace_len(
                 X.shape[0], self.dtype == np.float64))
             state = opt._state_for(self)  # may start the state afresh: nothing refuses after
             snapshot = self._snapshot(state)
+            if stepped is not None:
+                stepped[:] = [(state, state["step"])]
             status, loss_sum, _, _, _ = _core.train(
                 self._network, threads, loss.spec(l1, l2), opt_spec, None, self._params,
                 self._grads, opt.slots(self), state["step"], X, y_real, y_index, weights, None,
@@ -810,7 +945,7 @@ class Sequential:
                 self._restore(snapshot, state)
                 raise DivergenceError(_STEP_OVERFLOW.format(self.dtype.name), epoch=None, batch=0,
                                       update=True)
-            _raise_for_status(status, "train_step")
+            _raise_for_status(status, "train_step", self)
             self.loss_ = loss  # trained with it: predict_proba and evaluate go by it, as after fit
             fast = self._fast_step
             still_bound = (fast is not None and _same_arguments(fast[0], key) and fast[1] is opt
@@ -838,6 +973,9 @@ class Sequential:
         Parameters
         ----------
         X : array-like of shape (n_samples, n_inputs)
+            Read at every batch, and not copied when it is already a C-contiguous array of
+            the model's dtype (no second copy of the data in memory): leave X and y unchanged
+            until fit returns (a callback writing into them changes the batches that follow).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Class indices for cross_entropy and hinge; values in [0, 1] for
             binary_cross_entropy; real values for mse, mae and huber.
@@ -974,6 +1112,18 @@ class Sequential:
         progress = _Progress(int(verbose), epochs, n_batches)
         loss_spec = loss.spec(l1, l2)
         opt.spec()  # refuses bad hyperparameters now; read for the fit under the lock, below
+        opt._check_range(self.dtype)
+        # the first epoch's rates, from a copy of the schedule (begin_fit moves the schedule):
+        # a schedule giving a non-finite rate is refused before anything changes
+        twin = copy.deepcopy(schedule)
+        twin.begin_fit(self, epochs=epochs - initial_epoch, n_batches=n_batches,
+                       initial_epoch=initial_epoch, n_samples=n_samples)
+        twin.batch_lrs(n_batches, opt.lr, n_samples=n_samples)
+        if schedule.monitor is not None and schedule._starts_afresh(self, initial_epoch):
+            warnings.warn(f"{schedule!r} starts afresh at initial_epoch={initial_epoch}: it "
+                          "cannot know the metrics of the epochs before. To resume it, pass "
+                          "the schedule object of the interrupted fit (or a pickled copy of it)",
+                          RuntimeWarning, stacklevel=2)
         weights = self._sample_weights(sample_weight, class_weight, y_index, loss, n_samples)
         main_thread = threading.current_thread() is threading.main_thread()  # _interruptible
 
@@ -1025,19 +1175,20 @@ class Sequential:
                         history.diverged = diverged[:2]
                         break
                     seconds = time.perf_counter() - start
-                    values = {"loss": loss_sum / rows_used if rows_used else float("nan")}
-                    if with_accuracy:
-                        values["accuracy"] = correct / rows_used if rows_used else float("nan")
-                    if on_divergence == "ignore":
-                        values["skipped_batches"] = skipped
-                    if validation is not None:
-                        out = self._forward(validation[0], n_threads, "validation_data[0]")
-                        values.update({"val_" + k: v for k, v in
-                                       self._scores(out, validation[1], validation[2], loss).items()})
-                    values["seconds"] = seconds
-                    values["lr"] = float(lrs[0])
-                    schedule.epoch_end(values)
-                    history._append(epoch, values)
+                    with _DeferredSigint(main_thread, f"fit interrupted after epoch {epoch}"):
+                        values = {"loss": loss_sum / rows_used if rows_used else float("nan")}
+                        if with_accuracy:
+                            values["accuracy"] = correct / rows_used if rows_used else float("nan")
+                        if on_divergence == "ignore":
+                            values["skipped_batches"] = skipped
+                        if validation is not None:
+                            out = self._forward(validation[0], n_threads, "validation_data[0]")
+                            values.update({"val_" + k: v for k, v in self._scores(
+                                out, validation[1], validation[2], loss).items()})
+                        values["seconds"] = seconds
+                        values["lr"] = float(lrs[0])
+                        schedule.epoch_end(values)
+                        history._append(epoch, values)
                     progress.end_epoch(epoch, values)
                     for callback in callbacks:
                         callback.on_epoch_end(epoch, values)

@@ -2,6 +2,8 @@
 runs in the C core (csrc/gd_optim.c) over the model's flat parameter buffer, in place, with
 torch.optim's semantics and order of operations."""
 
+import inspect
+
 import numpy as np
 
 from ._threads import new_lock
@@ -97,6 +99,21 @@ class Optimizer:
                 f["dampening"], int(f["nesterov"]), f["beta1"], f["beta2"], f["eps"], f["alpha"],
                 int(f["centered"]), f["lr_decay"])
 
+    def _check_range(self, dtype):
+        """Refuse hyperparameters beyond the range of the model's ``dtype``: the C core casts
+        them to it, and ``eps=1e39`` in a float32 model became inf and silently froze every
+        weight. Run before fit or train_step changes anything."""
+        if np.dtype(dtype) != np.float32:
+            return
+        limit = float(np.finfo(np.float32).max)
+        for name in ("lr", *inspect.signature(type(self)).parameters):
+            value = getattr(self, name, None)
+            for item in value if isinstance(value, tuple) else (value,):
+                if isinstance(item, (int, float)) and not isinstance(item, bool) \
+                        and abs(item) > limit:
+                    raise ValueError(f"{name}={value!r} is beyond the range of this float32 "
+                                     f"model (largest {limit:.4g})")
+
     def _state_for(self, model):
         """This optimizer's state for `model`: its buffers and step count, created on first use
         and started afresh if the model's size or dtype changed, for another model, or when a
@@ -130,9 +147,16 @@ class Optimizer:
         goes on with the old state to the end of the epoch, then starts afresh."""
         self.state = {}  # a new dict: the running epoch keeps the one it holds
 
-    def __getstate__(self):  # neither the owning model nor the lock is part of the pickle
-        state = dict(self.__dict__)
-        state["state"] = {k: v for k, v in self.state.items() if k != "owner"}
+    def __getstate__(self):
+        """Pickle and copy: hyperparameters and state, not the owning model nor the lock. Waits
+        for a fit or train_step running with this optimizer in another thread (as a model's
+        pickle does): the step count is stored when a core call returns, the buffers change at
+        every batch, so a copy taken mid-epoch would pair an old step count with newer moments.
+        The buffers are copied under the lock for the same reason."""
+        with self._lock:
+            state = dict(self.__dict__)
+            state["state"] = {k: ([slot.copy() for slot in v] if k == "slots" else v)
+                              for k, v in self.state.items() if k != "owner"}
         del state["_lock"]
         return state
 
@@ -259,7 +283,14 @@ class AdamW(Adam):
     """AdamW (Loshchilov & Hutter, 2019), as ``torch.optim.AdamW``: Adam with the weight decay
     decoupled from the gradient, ``p ← p·(1 − lr·weight_decay)`` before the Adam step.
 
-    Parameters are Adam's, with ``weight_decay`` defaulting to 0.01 as in torch.
+    Parameters
+    ----------
+    lr : float, default=0.001
+    betas : (float, float), default=(0.9, 0.999)
+        Each in [0, 1).
+    eps : float, default=1e-8
+    weight_decay : float, default=0.01
+        Decoupled decay factor (torch's default); 0 makes AdamW Adam.
     """
 
     kind = _ADAMW

@@ -124,12 +124,28 @@ class Schedule:
 
         Restarts the schedule (``reset()``) when ``owner`` differs from the owner of the previous
         call, so one schedule object can be handed to several models in turn; with the same
-        owner, the schedule continues where the previous fit left it. ``epochs`` and
-        ``n_batches`` let a schedule that anneals over "the whole training" (``T_max=None``)
-        learn its length. A schedule at its start given ``initial_epoch`` k > 0 (fit resuming
-        training, e.g. from a checkpoint, with a new schedule or a loaded model) starts at epoch
-        k (of ``n_samples`` rows each), as if it had run the k epochs before, its length then
-        counting them too.
+        owner, the schedule continues where the previous fit left it. It also continues, for
+        another owner, when ``initial_epoch`` k > 0 is the number of epochs it has run: the
+        same training resumed by another model object (one loaded from a checkpoint), so a
+        ReduceLROnPlateau keeps its reductions. ``epochs`` and ``n_batches`` let a schedule
+        that anneals over "the whole training" (``T_max=None``) learn its length. A schedule at
+        its start given ``initial_epoch`` k > 0 (fit resuming training with a new schedule)
+        starts at epoch k (of ``n_samples`` rows each), as if it had run the k epochs before,
+        its length then counting them too (one that reads metrics, ``monitor``, cannot replay
+        them and starts from its first rate: fit warns).
+
+        Parameters
+        ----------
+        owner : object, optional
+            The model the schedule drives (None: no owner, nothing restarts).
+        epochs : int, optional
+            Epochs this fit call runs (from ``initial_epoch``).
+        n_batches : int, optional
+            Batches per epoch.
+        initial_epoch : int, default=0
+            The epoch this fit starts at.
+        n_samples : int, optional
+            Rows per epoch; needed with ``initial_epoch`` > 0.
         """
         if epochs is not None:
             epochs = _check_int(epochs, "epochs", minimum=1)
@@ -137,7 +153,7 @@ class Schedule:
             n_batches = _check_int(n_batches, "n_batches", minimum=1)
         initial_epoch = _check_int(initial_epoch, "initial_epoch", minimum=0)
         if owner is not None:
-            if not self._same_owner(owner):
+            if self._restarts(owner, initial_epoch):
                 self.reset()
             try:
                 self._owner = weakref.ref(owner)
@@ -149,6 +165,20 @@ class Schedule:
             self._skip_epochs(initial_epoch, n_batches, n_samples)
             epochs = None if epochs is None else epochs + initial_epoch
         self._plan(epochs, n_batches)
+
+    def _restarts(self, owner, initial_epoch):
+        """Whether begin_fit(owner, initial_epoch=...) resets the schedule: another owner,
+        unless the schedule has run exactly the initial_epoch epochs (the same training,
+        resumed by a model loaded from a checkpoint)."""
+        resumed = initial_epoch > 0 and initial_epoch == self.epochs_done
+        return owner is not None and not self._same_owner(owner) and not resumed
+
+    def _starts_afresh(self, owner, initial_epoch):
+        """Whether begin_fit(owner, initial_epoch=k) with k > 0 stands the schedule at epoch k
+        without having run the epochs before (a ReduceLROnPlateau then knows none of their
+        metrics)."""
+        at_start = not (self.epochs_done or self.steps_done or self.samples_done)
+        return initial_epoch > 0 and (self._restarts(owner, initial_epoch) or at_start)
 
     def _skip_epochs(self, k, n_batches, n_samples):
         """Stand at epoch ``k`` as if its first k epochs had run (no metrics observed)."""
@@ -164,7 +194,8 @@ class Schedule:
         n_batches : int
             Number of batches in the epoch (> 0).
         base_lr : float
-            The optimizer's learning rate (> 0); schedules scale it (PiecewiseLR ignores it).
+            The optimizer's learning rate (>= 0: one set to 0 later freezes the weights);
+            schedules scale it (PiecewiseLR ignores it).
         n_samples : int, optional
             Number of training samples in the epoch; needed by ``InverseTimeLR(unit="sample")``.
 
@@ -174,7 +205,7 @@ class Schedule:
             ``lrs[b]`` is the learning rate of batch ``b``; constant for per-epoch schedules.
         """
         n_batches = _check_int(n_batches, "n_batches", minimum=1)
-        base_lr = check_real(base_lr, "base_lr", low=0, low_open=True)
+        base_lr = check_real(base_lr, "base_lr", low=0)
         if n_samples is not None:
             n_samples = _check_int(n_samples, "n_samples", minimum=1)
         elif self.needs_n_samples:
@@ -576,6 +607,7 @@ class LinearWarmup(Schedule):
 
     @property
     def monitor(self):
+        """The wrapped schedule's monitored metric (None when it reads none)."""
         return self.schedule.monitor
 
     @property

@@ -27,19 +27,24 @@ batch (the sum of their weights with ``sample_weight``/``class_weight``), and ``
 ``loss="mse"`` and 1 otherwise. This is scikit-learn's MLP objective: its squared-error loss is
 ``½·mean((y − ŷ)²)``, half of gdcore's (torch's) ``mse``, and its penalty is divided by the
 batch's sample count (or sum of sample weights). gdcore's fit takes a constant ``l2`` per call,
-so the estimator passes ``l2 = alpha / (s · batch_size · mean_weight)``, exact for every batch
-but a short last one (and, with weights, exact for full batches). The factor ``s`` is applied
+so the estimator passes ``l2 = alpha / (s · batch_size · mean_weight)``: exact for a batch of
+``batch_size`` rows whose weights sum to ``batch_size · mean_weight`` (every batch but a short
+last one without weights; with weights, in general only the one batch of full-batch training),
+and off by that batch's ratio for the others. The factor ``s`` is applied
 exactly by scaling the solver instead of the loss: SGD's learning rates are multiplied by ``s``
 as they leave the schedule (so ``learning_rate_init`` and a schedule's absolute values, such as
 PiecewiseLR's rates or CosineAnnealingLR's ``eta_min``, are learning rates of scikit-learn's
 objective) and the ``epsilon`` of the adaptive solvers is divided by it, which gives the same
 updates as gradients scaled by ``s``. ``loss_curve_``/``loss_`` report ``s·loss`` plus the
 penalty, as scikit-learn does. With the same start, data order and float64, SGD then follows
-scikit-learn's trajectory to rounding (tested). One exception: for several regression targets
+scikit-learn's trajectory to rounding (tested) wherever that penalty is exact: with alpha=0, or
+when every batch is full and, with weights, has the same sum of weights (the estimators' Notes
+say when). One more exception: for several regression targets
 scikit-learn reports the mean over targets but descends their sum; here both are the mean.
 """
 import copy
 import numbers
+import threading
 import warnings
 from types import SimpleNamespace
 
@@ -66,7 +71,7 @@ from . import losses, optim, schedules
 from .layers import check_activation
 from ._threads import resolve_n_threads
 from ._validation import check_real
-from .models import MLP, DivergenceError, epoch_log_keys
+from .models import MLP, DivergenceError, _DeferredSigint, epoch_log_keys
 
 __all__ = ["GDClassifier", "GDRegressor"]
 
@@ -609,36 +614,51 @@ class _BaseGD(BaseEstimator):
                     "large values and need to be preprocessed, or learning_rate_init is too "
                     "large.") from exc
             epochs_left -= chunk
-            for position, value in enumerate(history.history["loss"]):
-                value = st.scale * value
-                self.n_iter_ += 1
-                self.t_ += n_samples
-                self.loss_ = value
-                self.loss_curve_.append(value)
-                if st.verbose:
-                    print(f"Iteration {self.n_iter_}, loss = {value:.8f}")
-                self._update_no_improvement_count(st, validation)
-                if self._no_improvement_count > st.n_iter_no_change:
-                    # by construction of the chunk length, only its last epoch can get here
-                    assert position == chunk - 1 or incremental
-                    what = "Validation score" if st.early_stopping else "Training loss"
-                    message = (f"{what} did not improve more than tol={st.tol:f} for "
-                               f"{st.n_iter_no_change} consecutive epochs.")
-                    if adaptive and self._learning_rate > _MIN_ADAPTIVE_LR:
-                        self._set_learning_rate(self._learning_rate / 5.0)
-                        self._no_improvement_count = 0
-                        if st.verbose:
-                            print(f"{message} Setting learning rate to {self._learning_rate:f}")
-                    else:
-                        if st.verbose:
-                            print(f"{message} Stopping.")
-                        stopped = not incremental
+            try:  # a chunk's epochs are recorded whole (n_iter_, loss_curve_, scores)
+                with _DeferredSigint(threading.current_thread() is threading.main_thread(),
+                                     "Training interrupted by user."):
+                    stopped = self._record_chunk(history, chunk, st, validation, adaptive,
+                                                 n_samples, incremental)
+            except KeyboardInterrupt:
+                if not interrupted:
+                    warnings.warn("Training interrupted by user.", stacklevel=4)
+                interrupted = True
         if not incremental and not stopped and not interrupted:
             warnings.warn(f"{type(self).__name__}: maximum iterations ({st.max_iter}) reached and "
                           "the optimization hasn't converged yet.", ConvergenceWarning,
                           stacklevel=4)
         if st.early_stopping and self._best_weights is not None:
             self.model_.set_weights(self._best_weights)  # the best validation epoch's weights
+
+    def _record_chunk(self, history, chunk, st, validation, adaptive, n_samples, incremental):
+        """Record the epochs a fit call finished (none when Ctrl-C came in its first) and apply
+        scikit-learn's stopping rule after each; returns whether training stops."""
+        stopped = False
+        for position, value in enumerate(history.history.get("loss", [])):
+            value = st.scale * value
+            self.n_iter_ += 1
+            self.t_ += n_samples
+            self.loss_ = value
+            self.loss_curve_.append(value)
+            if st.verbose:
+                print(f"Iteration {self.n_iter_}, loss = {value:.8f}")
+            self._update_no_improvement_count(st, validation)
+            if self._no_improvement_count > st.n_iter_no_change:
+                # by construction of the chunk length, only its last epoch can get here
+                assert position == chunk - 1 or incremental
+                what = "Validation score" if st.early_stopping else "Training loss"
+                message = (f"{what} did not improve more than tol={st.tol:f} for "
+                           f"{st.n_iter_no_change} consecutive epochs.")
+                if adaptive and self._learning_rate > _MIN_ADAPTIVE_LR:
+                    self._set_learning_rate(self._learning_rate / 5.0)
+                    self._no_improvement_count = 0
+                    if st.verbose:
+                        print(f"{message} Setting learning rate to {self._learning_rate:f}")
+                else:
+                    if st.verbose:
+                        print(f"{message} Stopping.")
+                    stopped = not incremental
+        return stopped
 
     def _update_no_improvement_count(self, st, validation):
         """scikit-learn's rule, after each epoch: on the training loss, or on the validation
@@ -726,8 +746,14 @@ default="adam"
         use ``epsilon``. An Optimizer object is copied at each fit; its settings replace
         ``learning_rate_init`` and the settings above.
     alpha : float, default=0.0001
-        L2 penalty: ``½·alpha·‖W‖²`` divided by the batch's number of samples (or sum of sample
-        weights) is added to each batch's loss, as in scikit-learn (see the notes).
+        L2 penalty: ``½·alpha·‖W‖²`` divided by a batch weight is added to each batch's loss.
+        scikit-learn divides by each batch's own number of samples (or sum of sample weights);
+        gdcore divides every batch by one constant, ``batch_size`` times the mean sample
+        weight. The two are the same when alpha=0, or when every batch has ``batch_size`` rows
+        (the training samples are a multiple of ``batch_size``) and, with ``sample_weight`` or
+        ``class_weight``, the same sum of weights (as the one batch of full-batch training);
+        otherwise the penalty of a short last batch, or of a batch heavier or lighter than the
+        mean, differs from scikit-learn's (see the notes).
     batch_size : int or "auto", default="auto"
         Mini-batch size; "auto" is ``min(200, n_samples)``. Larger than n_samples is clipped
         (with a warning); 1 is stochastic and n_samples full-batch gradient descent.
@@ -825,8 +851,14 @@ _NOTES = """
     the stopping rule, ``n_iter_``, ``loss_curve_`` and the ConvergenceWarning at ``max_iter``
     follow scikit-learn's stochastic MLP solvers epoch for epoch. The objective is
     scikit-learn's (module docstring, "The objective"): with ``solver="sgd"`` and the same
-    initial weights, data order and float64, the losses and weights agree with
-    ``MLP{kind}``'s. Differences from scikit-learn: weights start from gdcore's initialization
+    initial weights, data order and float64, ``loss_curve_`` and the weights agree with
+    ``MLP{kind}``'s to rounding (1e-10 relative, tested) when alpha=0, or when every
+    batch has ``batch_size`` rows (the training samples, after the early-stopping split, are a
+    multiple of ``batch_size``; the default "auto", ``min(200, n_samples)``, is one for up to
+    200 samples) and, with ``sample_weight`` or ``class_weight``, the same sum of weights
+    (full-batch training). Otherwise the L2 penalty of the other batches differs (``alpha``):
+    e.g. 1e-3 relative for 100 samples in batches of 32 with alpha=0.01, 7e-7 for weighted
+    batches of 32. Differences from scikit-learn: weights start from gdcore's initialization
     (He uniform for relu-like activations, Glorot uniform otherwise; biases zero); the
     optimizers follow PyTorch (SGD momentum is scikit-learn's while the learning rate is
     constant; Adam adds ``epsilon`` after the bias correction of √v); schedules apply to every
@@ -1159,6 +1191,14 @@ class GDRegressor(RegressorMixin, _BaseGD):
 
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing the fitted network and its optimizer state.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            As many targets as in the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights: each batch's loss is their weighted mean.
 
         Returns
         -------

@@ -468,3 +468,79 @@ def test_a_dropout_rate_is_fixed():
     assert gd.Dropout(np.float32(0.5)).rate == 0.5
     with pytest.raises(ValueError, match=r"^rate must be a number in \[0, 1\)"):
         gd.Dropout(10**400)
+
+
+# ----------------------------------------------------------- session 9 review: messages
+def test_nan_written_into_a_weight_view_is_named_not_blamed_on_x(model, good):
+    """predict said "X: the network's output overflows ... for these finite inputs", and the
+    training calls "the loss is NaN ... Try a smaller learning rate"."""
+    X, y = good
+    model.layers[1].b[1] = np.nan
+    for method in X_METHODS:
+        with pytest.raises(ValueError, match=r"weights contain NaN or infinity \(first at "
+                                             r"layers\[1\]\.b\[1\]\)"):
+            call(model, method, X, y)
+
+
+def test_a_finite_loss_with_an_overflowing_gradient_says_gradient():
+    model = gd.Sequential([gd.Dense(1, 1), gd.Dense(1, 2)])
+    model.layers[0].W[...] = 1e-20
+    model.layers[0].b[...] = 0
+    model.layers[1].W[...] = [[1e30, -1e30]]
+    model.layers[1].b[...] = 0
+    X = np.array([[1e10]], dtype=np.float32)
+    assert np.isfinite(model.evaluate(X, [1], loss="cross_entropy")["loss"])
+    with pytest.raises(gd.DivergenceError, match="the loss or a gradient is NaN or infinite"):
+        model.loss_and_grad(X, [1], loss="cross_entropy")
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda: gd.optim.Adam(eps=1e39), "eps"),
+    (lambda: gd.optim.RMSprop(eps=1e39), "eps"),
+    (lambda: gd.optim.Adagrad(initial_accumulator_value=1e39), "initial_accumulator_value"),
+    (lambda: gd.optim.SGD(lr=1e39), "lr"),
+])
+def test_hyperparameters_beyond_float32_are_refused_before_anything_changes(model, good, make,
+                                                                             name):
+    """eps=1e39 became inf in the float32 core and froze every weight, silently."""
+    X, y = good
+    before = model.get_weights()
+    for method in ("fit", "train_step"):
+        with pytest.raises(ValueError, match=f"{name}=1e\\+39 is beyond the range of this float32"):
+            call(model, method, X, y, optimizer=make())
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert model.history_ is None
+    gd.MLP([N_IN, 5, N_OUT], dtype="float64").fit(X, y, optimizer=make(), epochs=1, verbose=0)
+
+
+def test_a_learning_rate_set_to_zero_freezes_the_weights(model, good):
+    """opt.lr = 0 is documented as allowed (as a schedule's may be), but fit refused it with
+    "base_lr must be > 0" after it had taken over the optimizer's state."""
+    X, y = good
+    opt = gd.optim.SGD(lr=0.1, momentum=0.9)
+    model.fit(X, y, optimizer=opt, epochs=1, verbose=0)
+    opt.lr = 0
+    before = model.get_weights()
+    model.fit(X, y, optimizer=opt, epochs=2, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_a_non_finite_first_rate_is_refused_before_anything_changes(good):
+    X, y = good
+    model = gd.MLP([N_IN, 5, N_OUT], dtype="float64")
+    opt = gd.optim.SGD(lr=1e300)
+    rng_state = model._rng.bit_generator.state
+    with pytest.raises(ValueError, match="non-finite learning rate"):
+        model.fit(X, y, optimizer=opt, schedule=gd.schedules.ExponentialLR(1e10), epochs=3,
+                  initial_epoch=2, verbose=0)
+    assert model.history_ is None and model.loss_ is None and opt.state == {}
+    assert model._rng.bit_generator.state == rng_state
+
+
+@pytest.mark.parametrize("X, dtype", [([[10**39, 0]], "float32"),
+                                      (np.array([[np.longdouble(10) ** 400, 0]]), "float64")])
+def test_conversion_note_for_ints_and_long_doubles(X, dtype):
+    if np.finfo(np.longdouble).max < 1e400 and dtype == "float64":
+        pytest.skip("long double is float64 here")
+    with pytest.raises(ValueError, match=f"after conversion to {dtype}"):
+        gd.MLP([2, 2], dtype=dtype).predict(X)

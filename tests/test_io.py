@@ -1141,3 +1141,88 @@ def test_an_interrupt_as_the_temporary_file_opens_leaves_nothing_behind(tmp_path
         assert len(os.listdir("/proc/self/fd")) == fds
     for w, w0 in zip(gd.load(tmp_path / "m.npz").get_weights(), model.get_weights()):
         np.testing.assert_array_equal(w, w0)
+
+
+# ----------------------------------------------------- session 9 review: save/load corners
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_save_refuses_to_replace_a_device_or_fifo(tmp_path, kind):
+    """A save over /dev/null (or a FIFO) put a regular file in its place for every process."""
+    target = tmp_path / kind
+    if kind == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs here")
+        os.mkfifo(target)
+    else:
+        try:  # a private copy of /dev/null (needs CAP_MKNOD, as root in a container)
+            os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        except (PermissionError, AttributeError, OSError):
+            pytest.skip("cannot create a device node here")
+    with pytest.raises(ValueError, match="not a regular file"):
+        gd.MLP([3, 2]).save(target)
+    mode = os.lstat(target).st_mode
+    assert stat.S_ISFIFO(mode) if kind == "fifo" else stat.S_ISCHR(mode)
+    assert sorted(os.listdir(tmp_path)) == [kind]  # no temporary file left
+
+
+def test_save_of_a_loss_subclass_loads(tmp_path, digits):
+    """A subclass of a built-in loss with its own name was saved under that name, which load
+    refused: every checkpoint of such a run was unloadable."""
+    X, y = digits
+
+    class TaggedCE(gd.losses.CrossEntropy):
+        name = "tagged_ce"
+
+    model = gd.MLP([64, 5, 10], seed=0)
+    model.fit(X, y, loss=TaggedCE(), epochs=1, verbose=0)
+    model.save(tmp_path / "m.npz")
+    loaded = gd.load(tmp_path / "m.npz")
+    assert type(loaded.loss_) is gd.losses.CrossEntropy
+    assert np.array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+@pytest.mark.parametrize("bad", [-1.0, 0.0, float("nan"), "2"])
+def test_huber_delta_is_checked_on_assignment(bad):
+    """delta = -1 assigned after construction trained on a negative loss and wrote a
+    checkpoint load refused."""
+    huber = gd.losses.Huber(2.0)
+    with pytest.raises(ValueError, match="delta must be a positive finite number"):
+        huber.delta = bad
+    assert huber.delta == 2.0
+
+
+def test_huber_pickled_before_delta_was_a_property_loads():
+    huber = gd.losses.Huber.__new__(gd.losses.Huber)
+    huber.__setstate__({"delta": 0.5})  # what an older pickle's state holds
+    assert huber.delta == 0.5 and huber == gd.losses.Huber(0.5)
+    assert pickle.loads(pickle.dumps(gd.losses.Huber(3.0))).delta == 3.0
+
+
+def test_save_refuses_a_loss_load_would_refuse(tmp_path, monkeypatch):
+    model = gd.MLP([3, 1])
+    model.loss_ = gd.losses.Huber()
+    monkeypatch.setattr(model.loss_, "_delta", -1.0)  # past the setter's check
+    (tmp_path / "m.npz").write_bytes(b"previous")
+    with pytest.raises(ValueError, match="cannot save .*delta"):
+        model.save(tmp_path / "m.npz")
+    assert (tmp_path / "m.npz").read_bytes() == b"previous"
+
+
+@pytest.mark.parametrize("where, key", [(("model", "layers", 0), "L2"),
+                                        (("model", "layers", 0), "use_bias"),
+                                        (("model",), "extra")])
+def test_load_refuses_unknown_model_keys(tmp_path, good, where, key):
+    """A misspelt "L2" loaded as l2 = 0, silently."""
+    def change(meta):
+        target = meta
+        for step in where:
+            target = target[step]
+        target[key] = 0.5
+    load_error(tmp_path, with_meta(good, change), f"unknown keys.*{key}")
+
+
+def test_checkpoint_path_may_format_skipped_batches_as_an_int(tmp_path, digits):
+    X, y = digits
+    checkpoint = gd.callbacks.ModelCheckpoint(str(tmp_path / "ck-{epoch}-{skipped_batches:d}.npz"))
+    gd.MLP([64, 5, 10]).fit(X, y, epochs=1, verbose=0, on_divergence="ignore",
+                            callbacks=[checkpoint])
+    assert os.path.basename(checkpoint.saved[0]) == "ck-0-0.npz"

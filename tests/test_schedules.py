@@ -305,7 +305,7 @@ def test_non_finite_learning_rate_is_refused():
 @pytest.mark.parametrize("kwargs, match", [
     ({"n_batches": 0, "base_lr": 0.1}, "n_batches must be a positive int"),
     ({"n_batches": 2.0, "base_lr": 0.1}, "n_batches must be a positive int"),
-    ({"n_batches": 2, "base_lr": 0.0}, "base_lr must be > 0"),
+    ({"n_batches": 2, "base_lr": -0.1}, "base_lr must be >= 0"),
     ({"n_batches": 2, "base_lr": float("nan")}, "base_lr must be a finite number"),
     ({"n_batches": 2, "base_lr": 0.1, "n_samples": 0}, "n_samples must be a positive int"),
 ])

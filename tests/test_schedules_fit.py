@@ -89,3 +89,46 @@ def test_a_fresh_schedule_resuming_at_initial_epoch_starts_there(tmp_path):
     lrs = gd.MLP([5, 8, 3], seed=1).fit(X, y, epochs=4, initial_epoch=2, schedule="cosine",
                                         optimizer=gd.optim.SGD(lr=0.1), verbose=0).history["lr"]
     assert lrs == pytest.approx([0.05, 0.1 * (1 + np.cos(np.pi * 3 / 4)) / 2])
+
+
+def plateau():
+    return gd.schedules.ReduceLROnPlateau("loss", patience=0, factor=0.5, threshold=0.5)
+
+
+def test_plateau_resumes_from_a_checkpoint_with_its_schedule_object(tmp_path):
+    """The schedule object of the interrupted fit, given to the loaded model, was reset (a new
+    owner) and skipped to epoch k without its reductions: the rate jumped back to base_lr."""
+    X, y = data()
+    whole = gd.MLP([5, 8, 3], seed=1).fit(X, y, optimizer=gd.optim.SGD(lr=0.05), epochs=6,
+                                          seed=3, schedule=plateau(), verbose=0)
+    assert len(set(whole.history["lr"][3:])) > 1 or whole.history["lr"][3] < 0.05  # it reduces
+    first, optimizer, schedule = gd.MLP([5, 8, 3], seed=1), gd.optim.SGD(lr=0.05), plateau()
+    first.fit(X, y, optimizer=optimizer, epochs=3, seed=3, schedule=schedule, verbose=0)
+    first.save(tmp_path / "ck.npz", optimizer=optimizer)
+    resumed, optimizer = gd.load(tmp_path / "ck.npz", with_optimizer=True)
+    rest = resumed.fit(X, y, optimizer=optimizer, epochs=6, initial_epoch=3, seed=3,
+                       schedule=schedule, verbose=0)
+    assert rest.history["lr"] == whole.history["lr"][3:]
+    assert rest.history["loss"] == whole.history["loss"][3:]
+
+
+@pytest.mark.parametrize("wrap", [lambda s: s, lambda s: gd.schedules.LinearWarmup(s, warmup_epochs=2)])
+def test_a_fresh_plateau_at_initial_epoch_warns_once(wrap):
+    X, y = data()
+    model = gd.MLP([5, 8, 3], seed=1)
+    with pytest.warns(RuntimeWarning, match="starts afresh at initial_epoch=2") as caught:
+        model.fit(X, y, epochs=3, initial_epoch=2, schedule=wrap(plateau()), verbose=0)
+    assert len([w for w in caught if "starts afresh" in str(w.message)]) == 1
+    assert caught[0].filename == __file__  # points at the fit call
+
+
+def test_a_schedule_handed_to_another_model_still_restarts():
+    X, y = data()
+    schedule = gd.schedules.ExponentialLR(0.5)
+    gd.MLP([5, 4, 3]).fit(X, y, schedule=schedule, epochs=3, verbose=0)
+    lrs = gd.MLP([5, 4, 3]).fit(X, y, schedule=schedule, epochs=2, verbose=0).history["lr"]
+    assert lrs == pytest.approx([0.01, 0.005])
+    # initial_epoch other than the epochs it ran: another training, restarted and skipped
+    lrs = gd.MLP([5, 4, 3]).fit(X, y, schedule=schedule, epochs=3, initial_epoch=1,
+                                verbose=0).history["lr"]
+    assert lrs == pytest.approx([0.005, 0.0025])

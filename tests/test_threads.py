@@ -2,6 +2,8 @@
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -178,3 +180,63 @@ def test_config_says_whether_tiles_are_sized_for_a_small_matrix_path(capsys):
         assert f"up to M·N·K = {gd._core.blas_small_mnk():,}" in text
     else:
         assert "small-matrix path without packing: none known" in text
+
+
+FORK_AFTER_TORCH = """
+import multiprocessing, numpy as np, torch, gdcore as gd
+def job(_):
+    X = np.random.default_rng(0).random((600, 300), dtype=np.float32)
+    model = gd.MLP([300, 64, 3], seed=0)
+    model.fit(X, np.arange(600) % 3, epochs=1, verbose=0, n_threads=2)
+    return gd._core.fork_limited()
+if __name__ == "__main__":
+    a = torch.randn(600, 600)
+    torch.set_num_threads(2)
+    (a @ a).sum()  # PyTorch runs an OpenMP team in the parent (its libgomp is gdcore's)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        print("limited" if pool.apply_async(job, (0,)).get(timeout=60) else "free")
+"""
+
+
+def test_a_child_forked_after_pytorch_ran_openmp_threads_does_not_hang(tmp_path):
+    """The fork guard knew only gdcore's own teams: after PyTorch ran a parallel op in the
+    parent, the child's first gdcore region waited for ever at a libgomp barrier."""
+    pytest.importorskip("torch")
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    script = tmp_path / "fork_after_torch.py"
+    script.write_text(FORK_AFTER_TORCH)
+    try:
+        result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                                timeout=120, cwd=os.path.dirname(__file__))
+    except subprocess.TimeoutExpired:
+        pytest.fail("the forked child hung")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "limited"
+
+
+def test_pickling_an_optimizer_waits_for_a_fit_using_it():
+    """Optimizer.__getstate__ took no lock: a pickle made while a fit ran in another thread
+    paired the step count of the epoch's start with moments from the middle of it."""
+    import pickle
+
+    opt = gd.optim.Adam(lr=0.01)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with opt._lock:  # as a fit in another thread holds it
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(10)
+    pickled = []
+    reader = threading.Thread(target=lambda: pickled.append(pickle.dumps(opt)))
+    reader.start()
+    reader.join(0.3)
+    assert reader.is_alive() and not pickled  # waits for the fit
+    release.set()
+    reader.join(10)
+    holder.join(10)
+    assert isinstance(pickle.loads(pickled[0]), gd.optim.Adam)

@@ -1,5 +1,6 @@
 """Sample and class weights; Ctrl-C during fit."""
 import copy
+import os
 import pickle
 import signal
 import subprocess
@@ -495,3 +496,83 @@ def test_class_weighted_losses_vs_torch(name):
     (gt,) = torch.autograd.grad(lt, ot)
     np.testing.assert_allclose(loss, lt.item(), rtol=1e-12)
     np.testing.assert_allclose(grads[0][1], gt.numpy().sum(axis=0), rtol=1e-12, atol=1e-15)
+
+
+def _dropout_model():
+    return gd.Sequential([gd.Dense(6, 16, activation="relu"), gd.Dropout(0.5), gd.Dense(16, 3)],
+                         seed=0)
+
+
+@pytest.mark.parametrize("path", ["general", "fast"])
+def test_a_ctrl_c_as_a_dropout_step_returns_keeps_the_generator_with_the_step(monkeypatch, path):
+    """The C step is applied, then Python raises the KeyboardInterrupt of a SIGINT that came
+    during it: train_step rewound the dropout generator as for a refused step, so the next
+    step reused the same mask (the model matched no uninterrupted run)."""
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(20, 6)).astype(np.float32), rng.integers(0, 3, 20)
+    model, opt = _dropout_model(), gd.optim.SGD(lr=0.1)
+    model.train_step(X, y, optimizer=opt)  # binds the fast path
+    if path == "general":
+        real = gd.models._core.train
+
+        def train_then_interrupt(*args, **kwargs):
+            real(*args, **kwargs)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(gd.models._core, "train", train_then_interrupt)
+        step_X = X.tolist()  # a list takes the general path
+    else:
+        fast = model._fast_step
+
+        class Interrupting:
+            def step(self, *args):
+                fast[5].step(*args)
+                raise KeyboardInterrupt
+
+        model._fast_step = fast[:5] + (Interrupting(),) + fast[6:]
+        step_X = X
+    with pytest.raises(KeyboardInterrupt):
+        model.train_step(step_X, y, optimizer=opt)
+    monkeypatch.undo()
+    model._fast_step = None
+    model.train_step(X, y, optimizer=opt)
+    reference, ref_opt = _dropout_model(), gd.optim.SGD(lr=0.1)
+    for _ in range(3):
+        reference.train_step(X, y, optimizer=ref_opt)
+    assert opt.state["step"] == 3
+    for a, b in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_refused_dropout_step_still_leaves_the_generator_alone():
+    model = _dropout_model()
+    state = model._rng.bit_generator.state
+    with pytest.raises(ValueError):
+        model.train_step(np.ones((4, 6)), [0, 1, 2, 3], optimizer=gd.optim.SGD(lr=0.1))
+    assert model._rng.bit_generator.state == state
+
+
+def test_a_ctrl_c_while_fit_records_an_epoch_keeps_that_epoch_in_history(monkeypatch):
+    """A SIGINT during the validation pass (after the epoch had trained, before its history
+    entry) raised at once: history_ lacked an epoch the weights and optimizer had taken, so a
+    resume at initial_epoch=len(history_.epoch) trained it twice."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(30, 6)), rng.integers(0, 3, 30)
+    model, opt = gd.MLP([6, 8, 3], seed=0), gd.optim.SGD(lr=0.1)
+    real, calls = model._forward, []
+
+    def forward_then_sigint(*args, **kwargs):
+        calls.append(1)
+        out = real(*args, **kwargs)
+        if len(calls) == 2:  # the first epoch's validation (the first call is fit's check)
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(model, "_forward", forward_then_sigint)
+    with pytest.raises(KeyboardInterrupt, match="after epoch 0"):
+        model.fit(X, y, optimizer=opt, epochs=3, batch_size=30, validation_data=(X, y),
+                  verbose=0)
+    assert model.history_.epoch == [0] and opt.state["step"] == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
