@@ -50,7 +50,9 @@ int gd_openmp_enabled(void)
 int gd_max_threads(void)
 {
 #ifdef _OPENMP
-    return omp_get_max_threads();
+    /* OMP_THREAD_LIMIT caps every team below OMP_NUM_THREADS's count */
+    const int wanted = omp_get_max_threads(), limit = omp_get_thread_limit();
+    return wanted < limit ? wanted : limit;
 #else
     return 1;
 #endif

@@ -173,7 +173,8 @@ def vector_isa():
 
 
 def max_threads():
-    """omp_get_max_threads(): honours OMP_NUM_THREADS; 1 without OpenMP."""
+    """omp_get_max_threads() capped by omp_get_thread_limit(): honours OMP_NUM_THREADS and
+    OMP_THREAD_LIMIT; 1 without OpenMP."""
     return gd_max_threads()
 
 

@@ -240,3 +240,14 @@ def test_pickling_an_optimizer_waits_for_a_fit_using_it():
     reader.join(10)
     holder.join(10)
     assert isinstance(pickle.loads(pickled[0]), gd.optim.Adam)
+
+
+def test_omp_thread_limit_caps_the_default_thread_count():
+    """show_config and n_threads=None said 2 under OMP_THREAD_LIMIT=1 (libgomp ran one)."""
+    code = "import gdcore as gd; print(gd._threads.resolve_n_threads(None))"
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    env.pop("OMP_NUM_THREADS", None)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=120, cwd=os.path.dirname(__file__))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"
