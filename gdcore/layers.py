@@ -89,6 +89,9 @@ class Dense:
         ``value`` may be a number or any array-like of bools, ints or floats that broadcasts
         to the shape (``layer.b = 0`` zeroes the biases). A value that is NaN or infinite, or
         becomes infinite in the model's dtype, is refused with ValueError and changes nothing.
+        Writes into the view itself (``layer.W[0, 0] = x``, ``layer.W *= x``) are NumPy's,
+        unchecked: a NaN or infinity written so is reported by the next predict or training
+        call, which names the weight.
     b : ndarray of shape (n_out,)
         Biases, a view into the same buffer, assigned as W.
 

@@ -532,7 +532,8 @@ class Sequential:
                    on_divergence, progress, callbacks):
         """One epoch in C: in one call, or in slices of batches when the progress bar or a
         callback asks to see batches. Returns (Σ batch_loss·rows, rows classified right, rows
-        trained on, batches skipped, (epoch, batch) or None when training must stop)."""
+        trained on, batches skipped, (epoch, batch, why) or None when training must stop,
+        whether a Ctrl-C came after the last batch: the epoch is whole, to record, then stop)."""
         loss_sum, correct, rows_used, skipped = 0.0, 0.0, X.shape[0], 0
         first = 0
         snapshot = self._snapshot(state)  # one copy per epoch, to undo an overflowing update
@@ -550,6 +551,8 @@ class Sequential:
                 work, _interruptible(main_thread), _dropout_key(seed, epoch), state=state,
                 loss_start=loss_sum, correct_start=correct)
             if status == _core.INTERRUPTED:
+                if bad_batch == n_batches:  # after the epoch's last batch: the epoch is whole,
+                    return loss_sum, correct, rows_used, skipped, None, True  # fit records it
                 # Stopped between two batches: the model is consistent, history_ holds the
                 # finished epochs.
                 raise KeyboardInterrupt(f"fit interrupted at epoch {epoch}, batch {bad_batch}")
@@ -565,7 +568,7 @@ class Sequential:
                 if on_divergence == "stop":
                     return loss_sum, correct, rows_used, skipped, (
                         epoch, bad_batch, "the loss or a gradient became NaN or infinite at epoch "
-                        f"{epoch}, batch {bad_batch}; the weights are those before that batch")
+                        f"{epoch}, batch {bad_batch}; the weights are those before that batch"), False
                 skipped += 1  # "ignore": leave that batch out and go on
                 rows_used -= min(batch_size, X.shape[0] - bad_batch * batch_size)
                 first = bad_batch + 1
@@ -582,7 +585,7 @@ class Sequential:
                 if on_divergence == "raise":
                     raise DivergenceError(f"fit: {what}. Try a smaller learning rate",
                                           epoch=epoch, batch=bad_batch, update=True)
-                return loss_sum, correct, rows_used, skipped, (epoch, bad_batch, what)
+                return loss_sum, correct, rows_used, skipped, (epoch, bad_batch, what), False
             else:
                 _raise_for_status(status, "fit")
             progress.update(epoch, end)
@@ -592,7 +595,7 @@ class Sequential:
                     callback.on_batch_end(end - 1, {"loss": loss_sum / rows_done if rows_done
                                                     else float("nan")})
             first = end
-        return loss_sum, correct, rows_used, skipped, None
+        return loss_sum, correct, rows_used, skipped, None, False
 
     def _sample_weights(self, sample_weight, class_weight, y_index, loss, n_samples):
         """Per-sample weights (model dtype) from sample_weight and class_weight, or None."""
@@ -1113,12 +1116,6 @@ class Sequential:
         loss_spec = loss.spec(l1, l2)
         opt.spec()  # refuses bad hyperparameters now; read for the fit under the lock, below
         opt._check_range(self.dtype)
-        # the first epoch's rates, from a copy of the schedule (begin_fit moves the schedule):
-        # a schedule giving a non-finite rate is refused before anything changes
-        twin = copy.deepcopy(schedule)
-        twin.begin_fit(self, epochs=epochs - initial_epoch, n_batches=n_batches,
-                       initial_epoch=initial_epoch, n_samples=n_samples)
-        twin.batch_lrs(n_batches, opt.lr, n_samples=n_samples)
         if schedule.monitor is not None and schedule._starts_afresh(self, initial_epoch):
             warnings.warn(f"{schedule!r} starts afresh at initial_epoch={initial_epoch}: it "
                           "cannot know the metrics of the epochs before. To resume it, pass "
@@ -1158,6 +1155,7 @@ class Sequential:
                         # a callback changed a hyperparameter: it takes effect from this epoch on
                         # (momentum turned on gets its velocity here)
                         opt_spec, opt_version = opt.spec(), opt._version
+                        opt._check_range(self.dtype)
                         state, slots = opt._state_for(self), opt.slots(self)
                     lrs = schedule.batch_lrs(n_batches, opt.lr, n_samples=n_samples)
                     perm = (epoch_permutation(n_samples, seed, epoch) if shuffle
@@ -1165,7 +1163,7 @@ class Sequential:
                     for callback in callbacks:
                         callback.on_epoch_begin(epoch, {"lr": float(lrs[0])})
                     start = time.perf_counter()
-                    loss_sum, correct, rows_used, skipped, diverged = self._run_epoch(
+                    loss_sum, correct, rows_used, skipped, diverged, interrupted = self._run_epoch(
                         epoch, seed, n_threads, loss_spec, opt_spec, lrs, state, slots, X, y_real, y_index,
                         weights, perm, batch_size, n_batches, work, main_thread, on_divergence,
                         progress, callbacks)
@@ -1189,6 +1187,8 @@ class Sequential:
                         values["lr"] = float(lrs[0])
                         schedule.epoch_end(values)
                         history._append(epoch, values)
+                        if interrupted:
+                            raise KeyboardInterrupt(f"fit interrupted after epoch {epoch}")
                     progress.end_epoch(epoch, values)
                     for callback in callbacks:
                         callback.on_epoch_end(epoch, values)

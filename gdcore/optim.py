@@ -51,6 +51,10 @@ def _check_bool(value, name):
     return bool(value)
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_HYPERPARAMETERS = {}  # optimizer class -> names of its hyperparameters (see _check_range)
+
+
 class Optimizer:
     """Base class: hyperparameters, and per-model state buffers shaped like the flat parameters.
 
@@ -103,10 +107,13 @@ class Optimizer:
         """Refuse hyperparameters beyond the range of the model's ``dtype``: the C core casts
         them to it, and ``eps=1e39`` in a float32 model became inf and silently froze every
         weight. Run before fit or train_step changes anything."""
-        if np.dtype(dtype) != np.float32:
+        if dtype != np.float32:
             return
-        limit = float(np.finfo(np.float32).max)
-        for name in ("lr", *inspect.signature(type(self)).parameters):
+        limit = _FLOAT32_MAX
+        names = _HYPERPARAMETERS.get(type(self))
+        if names is None:  # once per class: inspect.signature costs tens of microseconds
+            names = _HYPERPARAMETERS[type(self)] = ("lr", *inspect.signature(type(self)).parameters)
+        for name in names:
             value = getattr(self, name, None)
             for item in value if isinstance(value, tuple) else (value,):
                 if isinstance(item, (int, float)) and not isinstance(item, bool) \

@@ -71,7 +71,7 @@ from . import losses, optim, schedules
 from .layers import check_activation
 from ._threads import resolve_n_threads
 from ._validation import check_real
-from .models import MLP, DivergenceError, _DeferredSigint, epoch_log_keys
+from .models import MLP, DivergenceError, History, _DeferredSigint, epoch_log_keys
 
 __all__ = ["GDClassifier", "GDRegressor"]
 
@@ -592,6 +592,7 @@ class _BaseGD(BaseEstimator):
             else:
                 chunk = max(1, st.n_iter_no_change + 1 - self._no_improvement_count)
             chunk = min(chunk, epochs_left)
+            previous = self.model_.history_
             try:
                 history = self.model_.fit(
                     X, targets, loss=st.loss, optimizer=self._optimizer, epochs=chunk,
@@ -603,7 +604,12 @@ class _BaseGD(BaseEstimator):
                 # As scikit-learn: Ctrl-C ends training, not the program. gdcore stopped between
                 # two batches and its history holds the epochs it finished.
                 warnings.warn("Training interrupted by user.", stacklevel=4)
-                history, interrupted = self.model_.history_, True
+                # interrupted before fit replaced history_ (while checking its input): no epoch
+                # of this call ran, and the previous chunk's are recorded already
+                history = self.model_.history_
+                if history is previous or history is None:
+                    history = History()
+                interrupted = True
             except DivergenceError as exc:
                 what = ("an update made a weight infinite or NaN at epoch {} (the weights are "
                         "those of that epoch's start)" if exc.update else "the loss became NaN "

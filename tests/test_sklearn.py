@@ -986,3 +986,22 @@ def test_ctrl_c_while_an_epoch_is_scored_records_it_whole(monkeypatch):
         est = GDClassifier(max_iter=50, early_stopping=True, random_state=0, n_threads=1).fit(X, y)
     assert est.n_iter_ == 2 and len(est.loss_curve_) == len(est.validation_scores_) == 2
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_before_a_chunks_fit_starts_does_not_record_the_last_chunk_again(monkeypatch):
+    """Interrupted while fit still checked its input, history_ was the previous chunk's, and
+    its epochs were recorded a second time (n_iter_ 8 for 4 epochs trained)."""
+    original = Sequential.fit
+    calls = []
+
+    def fit_interrupted_while_checking_on_the_second_call(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # before fit replaced history_
+        return original(self, *args, **kwargs)
+
+    X, y = blobs()
+    monkeypatch.setattr(Sequential, "fit", fit_interrupted_while_checking_on_the_second_call)
+    with pytest.warns(UserWarning, match="interrupted"):
+        est = GDClassifier(max_iter=50, n_iter_no_change=3, random_state=0, n_threads=1).fit(X, y)
+    assert est.n_iter_ == 4 and len(est.loss_curve_) == 4  # the first chunk: n_iter_no_change + 1

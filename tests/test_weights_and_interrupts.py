@@ -171,7 +171,9 @@ def interrupted_after(tmp_path, script_text, between_calls_too=False):
                             timeout=120, cwd=Path(__file__).parent)
     assert result.returncode == 0, result.stdout + result.stderr
     words = result.stdout.split()
-    by_core = "fit interrupted at epoch" in result.stdout
+    # "after epoch": the signal came after an epoch's last batch, recorded before raising
+    by_core = "fit interrupted at epoch" in result.stdout or "fit interrupted after epoch" in \
+        result.stdout
     assert words[0] == "interrupted" and (by_core or (between_calls_too and len(words) == 2)), \
         result.stdout + result.stderr
     return float(words[1])
@@ -576,3 +578,26 @@ def test_a_ctrl_c_while_fit_records_an_epoch_keeps_that_epoch_in_history(monkeyp
                   verbose=0)
     assert model.history_.epoch == [0] and opt.state["step"] == 1
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_ctrl_c_after_an_epochs_last_batch_records_that_epoch(monkeypatch):
+    """The core reports a SIGINT that came after the last batch's check as INTERRUPTED at
+    batch n_batches: fit raised at once, the whole epoch trained but missing from history_
+    (with full-batch training, on every Ctrl-C)."""
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(30, 6)), rng.integers(0, 3, 30)
+    model, opt = gd.MLP([6, 8, 3], seed=0), gd.optim.SGD(lr=0.1)
+    real = gd.models._core.train
+
+    def train_then_report_a_late_sigint(*args, **kwargs):
+        status, loss_sum, correct, step, bad_batch = real(*args, **kwargs)
+        first, end = args[15], args[16]
+        if first == 0 and status == gd.models._core.OK:
+            return gd.models._core.INTERRUPTED, loss_sum, correct, step, end
+        return status, loss_sum, correct, step, bad_batch
+
+    monkeypatch.setattr(gd.models._core, "train", train_then_report_a_late_sigint)
+    with pytest.raises(KeyboardInterrupt, match="after epoch 0"):
+        model.fit(X, y, optimizer=opt, epochs=3, batch_size=30, verbose=0)
+    assert model.history_.epoch == [0] and opt.state["step"] == 1
+    assert np.isfinite(model.history_.history["loss"][0])
