@@ -47,6 +47,17 @@ int gd_openmp_enabled(void)
 #endif
 }
 
+int gd_num_procs(void)
+{
+#ifdef _OPENMP
+    /* the process's CPUs: its affinity now, or with OMP_PROC_BIND its affinity before libgomp
+     * bound the initial thread to one place (that thread's own mask then shows one CPU) */
+    return omp_get_num_procs();
+#else
+    return 0;
+#endif
+}
+
 int gd_max_threads(void)
 {
 #ifdef _OPENMP

@@ -138,6 +138,8 @@ int64_t gd_shard_work_len(const gd_net *net);
 /* 1 when the core was built with OpenMP; the largest thread count OpenMP would use now. */
 int gd_openmp_enabled(void);
 int gd_max_threads(void);
+/* CPUs the process may use, as OpenMP counts them (0 without OpenMP). */
+int gd_num_procs(void);
 /* The thread count to run a parallel region with, given the one wanted: 1 in a child process
  * forked from a process that had other threads or ran a gdcore team (GNU OpenMP would hang
  * there if one of them was its pool; see gd_common.c). */

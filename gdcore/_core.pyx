@@ -172,6 +172,11 @@ def vector_isa():
     return gd_vector_isa().decode()
 
 
+def num_procs():
+    """omp_get_num_procs(): the CPUs this process may use (0 without OpenMP)."""
+    return gd_num_procs()
+
+
 def max_threads():
     """omp_get_max_threads() capped by omp_get_thread_limit(): honours OMP_NUM_THREADS and
     OMP_THREAD_LIMIT; 1 without OpenMP."""

@@ -23,7 +23,12 @@ MAX_THREADS = 4096
 
 
 def usable_cores():
-    """Cores this process may run on (CPU affinity where the OS reports it)."""
+    """Cores this process may run on (CPU affinity where the OS reports it). As OpenMP counts
+    them where it can: with OMP_PROC_BIND, libgomp binds the main thread to one place at load,
+    and that thread's affinity then shows one CPU of the process's two."""
+    procs = _core.num_procs()
+    if procs > 0:
+        return procs
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
