@@ -215,8 +215,12 @@ def filter_normalized_direction(model, seed):
     return direction
 
 
+#: the largest span: matplotlib computes axis ranges as hi - lo, which overflows near 1.8e308
+_MAX_SPAN = 1e300
+
+
 def _grid(steps, span):
-    coords = np.linspace(-span, span, steps)
+    coords = span * np.linspace(-1.0, 1.0, steps)  # not linspace(-span, span): 2·span overflows
     if steps % 2 == 1:
         coords[steps // 2] = 0.0  # the trained point exactly, not 1e-17 off it
     return coords
@@ -246,7 +250,7 @@ def loss_landscape(model, X, y, loss=None, *, steps=25, span=1.0, seed=0, n_thre
         Grid points per axis (at least 2; an odd number puts the trained point on the grid).
     span : float, default=1.0
         Half-width of the grid in units of the directions (1.0 moves every filter by its own
-        norm).
+        norm); at most 1e300 (matplotlib's axes overflow near the float maximum).
     seed : int, default=0
         Seed of the two directions.
     n_threads : int, optional
@@ -270,8 +274,8 @@ def loss_landscape(model, X, y, loss=None, *, steps=25, span=1.0, seed=0, n_thre
     steps = check_positive_int(steps, "steps")
     if steps < 2:
         raise ValueError(f"steps must be at least 2, got {steps}")
-    if finite_float(span) is None or span <= 0:
-        raise ValueError(f"span must be a finite number > 0, got {span!r}")
+    if finite_float(span) is None or not 0 < span <= _MAX_SPAN:
+        raise ValueError(f"span must be a number in (0, {_MAX_SPAN:g}], got {span!r}")
     check_seed(seed)
     loss = model._resolve_loss(loss)
     # Validated and converted once; every evaluate below then takes the no-copy path.
@@ -319,7 +323,9 @@ def _draw_landscape(alphas, betas, losses, center_loss, loss_name, n_samples, ax
     Z = np.ma.masked_invalid(losses.T)  # contour wants Z[row = β, column = α]
     finite = losses[np.isfinite(losses)]
     cmap = "viridis"
-    if finite.size == 0 or finite.min() == finite.max():
+    # Flat also when the losses differ by a few ulps only (a saturated plateau): contour levels
+    # spread over such a range repeat, which matplotlib refuses.
+    if finite.size == 0 or len(np.unique(np.linspace(finite.min(), finite.max(), 32))) < 32:
         # A flat (or entirely non-finite) plane: nothing to contour, show the value.
         value = finite[0] if finite.size else float("nan")
         ax.imshow(np.full((2, 2), 0.0), extent=(alphas[0], alphas[-1], betas[0], betas[-1]),
@@ -388,6 +394,7 @@ def training_report(history, model, X, y, path, *, loss=None, steps=25, span=1.0
         Its ``figure`` is the two-panel report figure.
     """
     check_matplotlib()
+    check_seed(seed)  # before the subsample draws from it
     if max_samples is not None:
         max_samples = check_positive_int(max_samples, "max_samples")
         # checked before the subsample, which indexes them (y shorter than X: an IndexError)

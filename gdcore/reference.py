@@ -502,6 +502,9 @@ class ReferenceMLP:
         self.negative_slope = negative_slope
         self.buffers = [np.zeros_like(p) for p in self.params]
         self.step = 0  # SGD steps taken so far (shared by all parameters)
+        # steps taken with momentum != 0: torch starts the buffer (buf = g) at the first of
+        # them, which need not be the first step (momentum turned on later)
+        self.momentum_steps = 0
 
     @property
     def n_layers(self):
@@ -594,7 +597,8 @@ class ReferenceMLP:
             total += value * idx.shape[0]
             for k, (dW, db) in enumerate(grads):
                 for j, g in ((2 * k, dW), (2 * k + 1, db)):
-                    sgd_step(self.params[j], g, self.buffers[j], self.step, lr,
+                    sgd_step(self.params[j], g, self.buffers[j], self.momentum_steps, lr,
                              momentum, dampening, nesterov, weight_decay)
             self.step += 1
+            self.momentum_steps += momentum != 0
         return total / n if n else 0.0

@@ -323,3 +323,34 @@ def test_training_report_checks_the_data_before_subsampling(trained, tmp_path):
     with pytest.raises((ValueError, TypeError), match="y"):
         plot.training_report(history, model, X, None, tmp_path / "r.png", max_samples=10)
     assert not (tmp_path / "r.png").exists()
+
+
+def test_landscape_of_a_plateau_a_few_ulps_deep_is_drawn_flat():
+    """Saturated sigmoid outputs: losses a few ulps apart gave repeated contour levels and
+    matplotlib's 'Contour levels must be increasing' after all the evaluations."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(50, 5)), np.eye(3)[rng.integers(0, 3, 50)]
+    model = gd.Sequential([gd.Dense(5, 8, activation="sigmoid"),
+                           gd.Dense(8, 3, activation="sigmoid")], seed=1, dtype="float64")
+    model.layers[1].b[...] = 34.0
+    result = plot.loss_landscape(model, X, Y, loss="mse", steps=7)
+    assert np.ptp(result.losses) < 1e-12
+    assert any("flat" in text.get_text() for text in result.figure.axes[0].texts)
+
+
+def test_landscape_refuses_a_span_matplotlib_cannot_draw(trained):
+    """span=1e308 passed the check, then its grid linspace(-span, span) overflowed to NaN and
+    matplotlib refused NaN axis limits after every evaluation."""
+    model, X, y, _ = trained
+    with pytest.raises(ValueError, match="span must be a number in"):
+        plot.loss_landscape(model, X, y, steps=3, span=1e308)
+    result = plot.loss_landscape(model, X, y, steps=3, span=1e300)
+    assert np.isfinite(result.alphas).all() and result.alphas[1] == 0.0
+
+
+@pytest.mark.parametrize("seed", [None, -1, 1.5])
+def test_training_report_checks_its_seed_before_subsampling(trained, tmp_path, seed):
+    model, X, y, history = trained
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        plot.training_report(history, model, X, y, tmp_path / "r.png", steps=3,
+                             seed=seed, max_samples=5)

@@ -702,3 +702,24 @@ def test_mlp_training_vs_torch(loss):
         assert got == pytest.approx(total / n, rel=1e-10)
     for a, p in zip(net.get_weights(), params):
         np.testing.assert_allclose(a, p.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_reference_momentum_turned_on_later_starts_its_buffer_as_torch():
+    """sgd_step was given the overall step count, so momentum switched on after the first
+    step (with dampening) never started its buffer at g: 1.7e-2 from gdcore and torch."""
+    import gdcore as gd
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12, 4)), rng.integers(0, 3, 12)
+    model = gd.Sequential([gd.Dense(4, 3)], dtype="float64", seed=0)
+    twin = ref.ReferenceMLP(model.get_weights(), ["identity"])
+    opt = gd.optim.SGD(lr=0.1)
+    model.fit(X, y, optimizer=opt, epochs=1, batch_size=12, shuffle=False, verbose=0)
+    twin.train_epoch(X, y, np.arange(12), 12, "cross_entropy", 0.1)
+    opt.momentum, opt.dampening = 0.9, 0.5
+    model.fit(X, y, optimizer=opt, epochs=2, batch_size=12, shuffle=False, verbose=0)
+    for _ in range(2):
+        twin.train_epoch(X, y, np.arange(12), 12, "cross_entropy", 0.1, momentum=0.9,
+                         dampening=0.5)
+    for ours, theirs in zip(model.get_weights(), twin.params):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-13, atol=1e-15)
