@@ -6,7 +6,11 @@
 - predict on one row of a 64-128-10 model: microseconds per call, next to the C forward alone
   (gdcore._core.forward with the buffers ready).
 - predict on 10,000 rows of the same model against NumPy's matmul chain
-  (relu(X·W0 + b0)·W1 + b1).
+  (relu(X·W0 + b0)·W1 + b1), both on one thread: predict(n_threads=1) and NumPy's BLAS held to
+  one thread by threadpoolctl.
+
+Every call runs on one thread (train_step with n_threads=1; predict of one row runs on one
+whatever n_threads says).
 
 Each figure is the median over --repeats rounds of the best of 5 timeit runs; run it on a quiet
 machine with ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benches/bench_overhead.py``.
@@ -16,6 +20,7 @@ import statistics
 import timeit
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import gdcore as gd
 from gdcore import _core
@@ -62,8 +67,11 @@ def predict_figures(number):
 
     X = rng.standard_normal((10_000, 64)).astype(np.float32)
     (W0, b0), (W1, b1) = [(layer.W, layer.b) for layer in model._dense]
-    many = per_call_us(lambda: model.predict(X), 50)
-    numpy_chain = per_call_us(lambda: np.maximum(X @ W0 + b0, 0) @ W1 + b1, 50)
+    # One thread on both sides, as the table says: predict's default (n_threads=None) spreads
+    # 10,000 rows over every core, and NumPy's matmul runs on OpenBLAS's default thread count.
+    with threadpool_limits(1, user_api="blas"):
+        many = per_call_us(lambda: model.predict(X, n_threads=1), 50)
+        numpy_chain = per_call_us(lambda: np.maximum(X @ W0 + b0, 0) @ W1 + b1, 50)
     return total, c_time, many, numpy_chain
 
 
@@ -75,13 +83,13 @@ def main(argv=None):
     rounds = [train_step_figures(args.number) + predict_figures(args.number)
               for _ in range(args.repeats)]
     step, step_c, one, one_c, many, chain = (statistics.median(column) for column in zip(*rounds))
-    print(f"median of {args.repeats} rounds (1 thread)")
+    print(f"median of {args.repeats} rounds, every call on 1 thread (NumPy: 1 BLAS thread)")
     print("| call | per call | C part | above C |")
     print("|---|---|---|---|")
     print(f"| train_step, 16-16-2, 32 rows | {step:.2f} µs | {step_c:.2f} µs | {step - step_c:.2f} µs |")
     print(f"| predict, 64-128-10, 1 row | {one:.2f} µs | {one_c:.2f} µs | {one - one_c:.2f} µs |")
-    print(f"| predict, 64-128-10, 10,000 rows | {many / 1000:.2f} ms | NumPy matmul chain "
-          f"{chain / 1000:.2f} ms | {chain / many:.2f}× faster |")
+    print(f"| predict, 64-128-10, 10,000 rows, 1 thread | {many / 1000:.2f} ms | NumPy matmul "
+          f"chain, 1 BLAS thread {chain / 1000:.2f} ms | {chain / many:.2f}× faster |")
 
 
 if __name__ == "__main__":

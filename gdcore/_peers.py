@@ -44,6 +44,12 @@ CHECK_BATCHES = 3
 #: cores with them (small at 2 threads right after a roofline run: 0.174 -> 0.222 s per epoch;
 #: after this pause, 0.171-0.178 s). The benchmark waits this long after BLAS work of its own.
 BLAS_SPIN_SECONDS = 0.5
+#: /proc/stat counts busy time in clock ticks (USER_HZ: 10 ms), process_time in nanoseconds, so
+#: each timed run's "other load" is off by up to a tick per CPU (a 0.6 ms run that saw /proc/stat
+#: move by one tick read 15.8 busy cores on a one-core pin). The figure is given only where that
+#: error, summed over the runs, stays within this many cores, gdcore bench's warning level
+#: (bench.BUSY_CORES): rounding alone then never raises its warning. Else it is unknown (None).
+OTHER_LOAD_RESOLUTION = 0.2
 
 
 @contextlib.contextmanager
@@ -382,7 +388,7 @@ def measure(framework, X, y, perm, init, batch_size, threads, repeats, max_secon
     the last, the same for every run up to rounding), ``weights`` ([W0, b0, ...] after the
     last), ``version``, ``capped`` (True when ``max_seconds`` stopped the runs early),
     ``other_load`` (how many of this process's cores anything else kept busy during the timed
-    runs, from /proc/stat; None where unknown), ``check_loss`` and ``check_weights`` (the
+    runs, see _OtherLoad; None where unknown), ``check_loss`` and ``check_weights`` (the
     same after only the first ``check_batches`` batches, untimed: see below), and with
     ``roofline`` (gdcore only) ``roofline`` (median seconds) and ``flops``: one roofline run
     after each timed epoch (then a pause, see blas_threads), so that a slow phase of a shared
@@ -405,23 +411,20 @@ def measure(framework, X, y, perm, init, batch_size, threads, repeats, max_secon
     trainer = TRAINERS[framework](X, y, perm, init, batch_size, threads)
     trainer.warm_up()
     times, roofline_runs, capped = [], [], False
-    busy_start, own_start, wall_start = _cpu_busy_seconds(), time.process_time(), time.perf_counter()
+    load = _OtherLoad()
     for run in range(repeats):
         trainer.reset()
-        start = time.perf_counter()
-        loss = trainer.epoch()
-        times.append(time.perf_counter() - start)
+        with load.window():  # the timed epoch alone: not the reset, the roofline or its pause
+            start = time.perf_counter()
+            loss = trainer.epoch()
+            times.append(time.perf_counter() - start)
         if roofline:
             roofline_runs.append(trainer.roofline())
         if max_seconds is not None and sum(times) >= max_seconds and run + 1 < repeats:
             capped = True
             break
-    busy_end, own_end, wall_end = _cpu_busy_seconds(), time.process_time(), time.perf_counter()
-    other_load = None
-    if busy_start is not None and busy_end is not None:
-        other_load = max(0.0, (busy_end - busy_start) - (own_end - own_start)) / (wall_end - wall_start)
     result = {"times": times, "loss": loss, "weights": trainer.weights(),
-              "version": trainer.version(), "capped": capped, "other_load": other_load}
+              "version": trainer.version(), "capped": capped, "other_load": load.cores()}
     if roofline:
         result["roofline"] = statistics.median(seconds for seconds, _ in roofline_runs)
         result["flops"] = roofline_runs[0][1]
@@ -436,11 +439,68 @@ def measure(framework, X, y, perm, init, batch_size, threads, repeats, max_secon
     return result
 
 
+class _OtherLoad:
+    """The ``other_load`` of measure: what the CPUs this process may run on spent busy
+    (/proc/stat, hypervisor steal included) beyond this process's own CPU time (process_time),
+    in cores, over the windows of the timed runs alone. One window over all the runs counted the
+    roofline runs and the pause after each (blas_threads) too, where a process that waits for
+    idle cores gets them and reads as load the timed runs never met."""
+
+    def __init__(self):
+        self.busy = self.own = self.wall = 0.0
+        self.windows = 0
+        self.known = True
+
+    @contextlib.contextmanager
+    def window(self):
+        # process_time outside the /proc/stat reads: reading it is this process's own work
+        own = time.process_time()
+        busy, wall = _cpu_busy_seconds(), time.perf_counter()
+        yield
+        wall_end, busy_end = time.perf_counter(), _cpu_busy_seconds()
+        own_end = time.process_time()
+        if busy is None or busy_end is None:
+            self.known = False
+            return
+        self.busy += busy_end - busy
+        self.own += own_end - own
+        self.wall += wall_end - wall
+        self.windows += 1
+
+    def cores(self):
+        """Cores that anything else kept busy, in [0, the CPUs this process may run on]; None
+        where /proc/stat could not be read, or where its ticks could be off by more than
+        OTHER_LOAD_RESOLUTION cores over windows this short (more --samples: longer runs;
+        more repeats add a window, and its tick, per run, so they do not help)."""
+        cpus = _own_cpus()
+        if not self.known or not self.windows or self.wall <= 0 or not cpus:
+            return None
+        if self.windows * len(cpus) * _clock_tick() / self.wall > OTHER_LOAD_RESOLUTION:
+            return None
+        return min(max(0.0, (self.busy - self.own) / self.wall), float(len(cpus)))
+
+
+def _own_cpus():
+    """The CPUs this process may run on, or None where that is not known (not Linux)."""
+    try:
+        return os.sched_getaffinity(0)
+    except AttributeError:
+        return None
+
+
+def _clock_tick():
+    """Seconds per /proc/stat tick (1 / USER_HZ)."""
+    return 1.0 / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_busy_seconds():
     """CPU seconds that the CPUs this process may run on have spent busy or stolen by the
     hypervisor (/proc/stat), or None where that is not known."""
+    own = _own_cpus()
+    if own is None:
+        return None
     try:
-        cpus = {f"cpu{cpu}" for cpu in os.sched_getaffinity(0)}
+        cpus = {f"cpu{cpu}" for cpu in own}
         total = 0
         with open("/proc/stat") as handle:
             for line in handle:
@@ -448,7 +508,7 @@ def _cpu_busy_seconds():
                 if fields and fields[0] in cpus:
                     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
                     total += user + nice + system + irq + softirq + steal
-        return total / os.sysconf("SC_CLK_TCK")
+        return total * _clock_tick()
     except (AttributeError, OSError, ValueError):
         return None
 
@@ -458,7 +518,12 @@ def thread_environment(threads, framework=None):
     env = {name: str(threads) for name in
            ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     if framework in ("jax", "jax_scan") and threads == 1:
-        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        # Eigen's multi-threaded kernels off. This does not hold JAX to one thread (XLA's CPU
+        # client still runs work on threads of its own: two busy in a loop of jitted matmuls
+        # here, with or without it); the affinity pin (--cpus) does, and JAX has no thread-count
+        # setting. XLA_FLAGS takes only --flags: a bare word (this once held
+        # "intra_op_parallelism_threads=1", a TensorFlow option) silently drops those after it.
+        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
     return env
 
 

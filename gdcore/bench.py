@@ -50,7 +50,8 @@ PEERS = ("numpy", "torch", "sklearn", "jax", "jax_scan")
 #: a peer whose loss or weights differ more than this from gdcore's did not train the same way
 #: (correct float32 runs: losses within ~2e-4, weights after the first batches within ~1e-6..1e-2)
 LOSS_RTOL, WEIGHT_RTOL = 1e-3, 2e-2
-#: other processes keeping more cores than this busy during a measurement make it suspect
+#: other processes keeping more cores than this busy during a measurement make it suspect (the
+#: figure is given only where /proc/stat's ticks alone cannot pass this: _peers.OTHER_LOAD_RESOLUTION)
 BUSY_CORES = 0.2
 #: the most --samples: about 3 GiB of float32 inputs (784 per row), 17 times MNIST. More is most
 #: likely a typo, which NumPy refused only after the banner, with a traceback ("Unable to allocate
@@ -229,7 +230,8 @@ def run_peer_suite(shapes, threads, peers, repeats, samples, max_seconds=None, l
                 base = _quietest_measurement("gdcore", common, retries, log)
                 config = {"shape": shape, "threads": n_threads, "samples": samples,
                           "gflop": base["flops"] / 1e9, "roofline": base["roofline"],
-                          "all_cores": cpus_all is None or n_threads >= len(cpus_all)}
+                          "all_cores": cpus_all is None or n_threads >= len(cpus_all),
+                          "pinned": cpus is not None}
                 gd_seconds = statistics.median(base["times"])
                 new_rows = [dict(config, framework="roofline", label="GEMM roofline (BLAS only)",
                                  seconds=base["roofline"], times=[], runs=repeats, loss=None,
@@ -276,8 +278,11 @@ def run_peer_suite(shapes, threads, peers, repeats, samples, max_seconds=None, l
 
 
 def _threads_label(row):
-    return f"{row['threads']} (all cores)" if row["all_cores"] and row["threads"] > 1 else (
-        f"{row['threads']} (pinned)")
+    """'N (all cores)', '1 (pinned)', or the bare count for a row whose process was not pinned
+    (``pinned`` false or absent: the default mode, and peers where there is no affinity)."""
+    if row["all_cores"] and row["threads"] > 1:
+        return f"{row['threads']} (all cores)"
+    return f"{row['threads']} (pinned)" if row.get("pinned") else str(row["threads"])
 
 
 def format_peer_table(rows, header=True):
@@ -334,10 +339,11 @@ def suite_notes(rows, shapes, repeats, samples, max_seconds, skipped, failures, 
         "state; timed from the data set in the framework's own arrays to the trained weights "
         "(block_until_ready for JAX), the gather of each batch's rows included. Each "
         "measurement runs in a fresh process: '1 (pinned)' is pinned to one core "
-        "(sched_setaffinity) with every thread setting at 1 (OMP/OPENBLAS/MKL_NUM_THREADS, "
-        "threadpoolctl, torch.set_num_threads, XLA_FLAGS=--xla_cpu_multi_thread_eigen=false "
-        "intra_op_parallelism_threads=1); 'all cores' uses every core with the thread settings at "
-        "the core count (JAX: its defaults).",
+        "(sched_setaffinity), which holds every framework to it, with every thread setting at 1 "
+        "(OMP/OPENBLAS/MKL_NUM_THREADS, threadpoolctl, torch.set_num_threads; JAX has no thread "
+        "count setting: XLA_FLAGS=--xla_cpu_multi_thread_eigen=false turns Eigen's threads off, "
+        "and XLA's own threads share the one core); 'all cores' uses every core with the thread "
+        "settings at the core count (JAX: its defaults).",
         "time / gdcore: s/epoch over gdcore's s/epoch in the same configuration (above 1: slower "
         "than gdcore). GEMM GFLOP/s: the epoch's true GEMM FLOPs (forward, weight gradients, input "
         "gradients above the first layer; from gemm_epoch_seconds) per second. GEMM roofline: the "
@@ -359,14 +365,22 @@ def suite_notes(rows, shapes, repeats, samples, max_seconds, skipped, failures, 
     ]
     lines += _scaling_notes(rows, shapes, sgemm)
     busy = [row for row in rows if (row.get("other_load") or 0) > BUSY_CORES]
+    measured = [row for row in rows if row["framework"] != "roofline"]
+    unknown = [row for row in measured if row.get("other_load") is None]
     lines.append(
         "other load: how much of the measured process's own cores (the pinned one, or all) "
-        "anything else kept busy during its timed runs, in cores (from /proc/stat, hypervisor "
-        "steal included): 0 on a quiet machine. "
-        + (f"{len(busy)} measurement(s) ran beside more than {BUSY_CORES} busy cores (⚠): their "
+        "anything else kept busy during its timed epochs (not the roofline runs or the pauses "
+        "between them), in cores, at most its own (from /proc/stat, hypervisor steal included): "
+        "0 on a quiet machine. /proc/stat counts in 10 ms ticks, so the figure may be off by a "
+        "tick per core and epoch; '–' where it is unknown: no /proc/stat, or epochs too short for "
+        f"its ticks to give it within {_peers.OTHER_LOAD_RESOLUTION:g} cores (more --samples "
+        "lengthen them, more --repeats do not help)."
+        + (f" {len(unknown)} measurement(s) have no figure." if unknown else "")
+        + (f" {len(busy)} measurement(s) ran beside more than {BUSY_CORES} busy cores (⚠): their "
            "times are too slow, most of all with all cores, where a thread that loses its core "
            "stalls the others at every barrier; rerun on a quiet machine to trust them."
-           if busy else "No measurement shared the machine noticeably."))
+           if busy else " No measurement with a figure shared the machine noticeably."
+           if len(unknown) < len(measured) else ""))
     retried = [row for row in rows if row["attempts"] > 1]
     if retried:
         lines.append("Measured again because other processes shared the cores (--retries), the "
@@ -484,9 +498,11 @@ def plot_rows(rows, path):
                           colors="black", linestyles="dashed", linewidth=1, zorder=3,
                           label="GEMM roofline (BLAS only)" if group == 0 else None)
         ax.set_xticks(range(len(threads)))
-        ax.set_xticklabels([_threads_label(next(r for r in shape_rows if r["threads"] == t))
-                            .replace(" (", " thread\n(" if t == 1 else " threads\n(")
-                            for t in threads])
+        ticks = []
+        for t in threads:  # "1 thread\n(pinned)", "2 threads\n(all cores)", "1 thread"
+            _, _, qualifier = _threads_label(next(r for r in shape_rows if r["threads"] == t)).partition(" ")
+            ticks.append(f"{t} thread{'s' if t > 1 else ''}" + (f"\n{qualifier}" if qualifier else ""))
+        ax.set_xticklabels(ticks)
         sizes, batch_size = SHAPES[shape]
         ax.set_title(f"{shape}: {'-'.join(map(str, sizes))}, batch {batch_size}", fontsize=10)
         ax.set_ylim(0, max(row["seconds"] for row in shape_rows) * 1.25)
@@ -496,25 +512,35 @@ def plot_rows(rows, path):
     handles, labels = axes[0][0].get_legend_handles_labels()
     order = sorted(range(len(labels)), key=lambda i: "roofline" in labels[i])  # roofline last
     handles, labels = [handles[i] for i in order], [labels[i] for i in order]
-    figure.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8,
-                  frameon=False)
+    # As many columns as the figure's width holds, 4 at most: one panel (5.4 in) holds two of
+    # the longer labels ("scikit-learn MLPClassifier"), and 4 columns ran off both sides of it.
+    renderer = figure.canvas.get_renderer()
+    for ncol in range(min(4, len(labels)), 0, -1):
+        legend = figure.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8,
+                               frameon=False)
+        box = legend.get_window_extent(renderer)
+        if ncol == 1 or (box.x0 >= 0 and box.x1 <= figure.bbox.width):
+            break
+        legend.remove()
     samples = rows[0]["samples"]
     title = (f"One training epoch, {samples:,} samples, float32 (labels: gdcore in seconds, "
              "peers as time / gdcore)")
     if len(shapes) == 1:  # one panel is too narrow for the title on one line
         title = title.replace(" (labels", "\n(labels")
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout(rect=(0, 0.05 + 0.03 * ((len(labels) - 1) // 4), 1, 1))
-    figure.savefig(path, dpi=130)  # no pyplot: nothing to close, the figure is just dropped
+    figure.tight_layout(rect=(0, box.y1 / figure.bbox.height + 0.01, 1, 1))  # panels above it
+    # bbox_inches: should anything still overrun the figure (a longer label), the image grows
+    figure.savefig(path, dpi=130, bbox_inches="tight")  # no pyplot: nothing to close, the figure is just dropped
 
 
 def _default_rows_for_plot(rows, samples):
-    """The default table's rows in the peer-suite form, for --plot without --peers."""
+    """The default table's rows in the peer-suite form, for --plot without --peers. Nothing is
+    pinned in that mode (one process, every core allowed), and the chart says so."""
     cpus = _usable_cpus()
     out = []
     for row in rows:
         common = {"shape": row["shape"], "threads": row["threads"], "samples": samples,
-                  "all_cores": cpus is None or row["threads"] >= len(cpus)}
+                  "all_cores": cpus is None or row["threads"] >= len(cpus), "pinned": False}
         for framework, label in (("gdcore", "gdcore"), ("numpy", "NumPy reference"),
                                  ("roofline", "GEMM roofline (BLAS only)")):
             if row.get(framework):

@@ -190,3 +190,185 @@ def test_bad_options_are_refused_before_anything_runs(monkeypatch, capsys, args,
         bench.main(["--shapes", "small", "--samples", "64"] + args)
     assert exit_info.value.code == 2
     assert re.search(match, capsys.readouterr().err)
+
+
+# ------------------------------------------------------------------ other load (stubbed clocks)
+class _FakeClock:
+    """Stands in for the time module in _peers: the wall clock, this process's CPU time and
+    the CPU time of everything else on its CPUs, moved by hand."""
+    def __init__(self, own=0.0):
+        self.wall, self.own, self.others = 0.0, own, 0.0
+
+    def perf_counter(self):
+        return self.wall
+
+    def process_time(self):
+        return self.own
+
+    def sleep(self, seconds):
+        self.wall += seconds
+
+    def work(self, seconds, others=0.0):
+        """``seconds`` of this process on one core while the others take ``others`` CPU s."""
+        self.wall += seconds
+        self.own += seconds
+        self.others += others
+
+
+def _stub_measurement(monkeypatch, clock, epoch, roofline=(0.0, 0.0), cpus=(0,)):
+    """measure("fake", ...) against ``clock``: each timed epoch is clock.work(*epoch), each
+    roofline run clock.work(*roofline) then blas_threads' pause; /proc/stat in 10 ms ticks."""
+    class FakeTrainer(_peers._Trainer):
+        def reset(self):
+            pass
+
+        def epoch(self):
+            clock.work(*epoch)
+            return 2.3
+
+        def weights(self):
+            return [w.copy() for w in self.init]
+
+        def roofline(self):
+            clock.work(*roofline)
+            clock.sleep(_peers.BLAS_SPIN_SECONDS)
+            return 0.1, 1e6
+
+    tick = 0.01
+    monkeypatch.setitem(_peers.TRAINERS, "fake", FakeTrainer)
+    monkeypatch.setattr(_peers, "time", clock)
+    monkeypatch.setattr(_peers, "_cpu_busy_seconds",
+                        lambda: np.floor((clock.own + clock.others) / tick + 1e-9) * tick)
+    monkeypatch.setattr(_peers, "_own_cpus", lambda: set(cpus), raising=False)
+    monkeypatch.setattr(_peers, "_clock_tick", lambda: tick, raising=False)
+    X, y = np.zeros((20, 4), np.float32), np.zeros(20, np.int64)
+    return X, y, np.arange(20), [np.zeros((4, 3), np.float32), np.zeros(3, np.float32)]
+
+
+def test_other_load_counts_the_timed_epochs_only(monkeypatch):
+    """A process that gets the core only while it is idle (a nice'd one, here during the pause
+    after each roofline run) never met the timed epochs: one window from the first epoch to the
+    last counted it (0.46 cores here), the timed epochs alone see what they shared (0.1)."""
+    clock = _FakeClock()
+    setup = _stub_measurement(monkeypatch, clock, epoch=(0.5, 0.05), roofline=(0.2, 0.5))
+    result = _peers.measure("fake", *setup, batch_size=4, threads=1, repeats=3, roofline=True)
+    assert result["other_load"] == pytest.approx(0.1, abs=0.021)  # a tick per epoch: 0.02
+
+
+@pytest.mark.parametrize("own, epoch, cpus, expected", [
+    # a 0.6 ms epoch (after the warm-up's) across a tick: /proc/stat moved 10 ms, which read
+    # 15.7 busy cores on one; unknown
+    (0.0093, (0.0006, 0.0), (0,), None),
+    # 10 ms epochs on two cores: a tick per core could be 2 cores of error: unknown
+    (0.0, (0.01, 0.0), (0, 1), None),
+    # more busy than the CPUs it may run on (ticks land where they land): at most its own
+    (0.0, (1.0, 3.0), (0,), 1.0),
+    (0.0, (1.0, 0.5), (0, 1), 0.5),
+    (0.0, (1.0, 0.0), (0,), 0.0),
+])
+def test_other_load_stays_within_the_pinned_cores_and_the_tick_resolution(monkeypatch, own, epoch,
+                                                                         cpus, expected):
+    clock = _FakeClock(own)
+    setup = _stub_measurement(monkeypatch, clock, epoch=epoch, cpus=cpus)
+    result = _peers.measure("fake", *setup, batch_size=4, threads=1, repeats=1)
+    assert result["other_load"] == (None if expected is None else pytest.approx(expected, abs=0.011))
+
+
+def test_the_table_says_why_other_load_is_unknown():
+    row = {"framework": "gdcore", "label": "gdcore", "shape": "small", "threads": 1, "all_cores": False,
+           "pinned": True, "seconds": 0.01, "runs": 1, "capped": False, "ratio": 1.0, "gflops": 1.0,
+           "share": 0.9, "loss": 2.3, "other_load": None, "version": "", "attempts": 1}
+    assert bench.format_peer_table([row], header=False).endswith("| – |")
+    notes = " ".join(bench.suite_notes([row], ["small"], 1, 64, 120, [], []))
+    assert "1 measurement(s) have no figure" in notes and "not the roofline runs" in notes
+    assert "No measurement" not in notes  # with no figure, nothing to say it was quiet
+
+
+# ---------------------------------------------------------------- bench_overhead: one thread
+def test_overhead_bench_times_the_10000_row_predict_and_numpy_on_one_thread(monkeypatch):
+    """Its table says one thread: predict's default (n_threads=None) took every core for 10,000
+    rows, and NumPy's matmul chain ran on OpenBLAS's default thread count."""
+    from pathlib import Path
+    from threadpoolctl import threadpool_info, threadpool_limits
+    path = Path(__file__).resolve().parents[1] / "benches" / "bench_overhead.py"
+    spec = importlib.util.spec_from_file_location("bench_overhead", path)
+    overhead = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(overhead)
+
+    blas_threads_at_timing = []
+
+    def per_call_us(fn, number):  # one call instead of the timeit runs, and the BLAS threads
+        blas_threads_at_timing.append({info["num_threads"] for info in threadpool_info()
+                                       if info["user_api"] == "blas"})
+        fn()
+        return 1.0
+
+    predict_threads, predict = [], gd.MLP.predict
+
+    def recording_predict(self, X, **kwargs):
+        if len(X) == 10_000:
+            predict_threads.append(kwargs.get("n_threads"))
+        return predict(self, X, **kwargs)
+
+    monkeypatch.setattr(overhead, "per_call_us", per_call_us)
+    monkeypatch.setattr(gd.MLP, "predict", recording_predict)
+    with threadpool_limits(2, user_api="blas"):  # OpenBLAS's default on a multi-core machine
+        overhead.predict_figures(1)
+    assert predict_threads == [1]
+    assert blas_threads_at_timing[-2:] == [{1}, {1}]  # the 10,000-row predict, NumPy's chain
+
+
+# ------------------------------------------------------------------------------------ the chart
+def _chart(monkeypatch, rows):
+    """plot_rows(rows) into a throwaway PNG; the matplotlib Figure it drew, drawn."""
+    pytest.importorskip("matplotlib")
+    import tempfile
+    from gdcore import plot
+    figures, new_figure = [], plot._new_figure
+    monkeypatch.setattr(plot, "_new_figure", lambda *a, **k: figures.append(new_figure(*a, **k))
+                        or figures[-1])
+    with tempfile.TemporaryDirectory() as folder:
+        bench.plot_rows(rows, f"{folder}/chart.png")
+    figures[0].canvas.draw()
+    return figures[0]
+
+
+def test_chart_legend_fits_a_single_shape(monkeypatch):
+    """One panel is 5.4 in wide: a 4-column legend of every framework ran off both sides."""
+    rows = [dict(framework=f, label=_peers.FRAMEWORKS[f][0], shape="small", threads=1,
+                 all_cores=False, pinned=True, samples=2048, seconds=0.01 * (k + 1), ratio=k + 1.0)
+            for k, f in enumerate(["gdcore", *bench.PEERS])]
+    rows.append(dict(rows[0], framework="roofline", label="GEMM roofline (BLAS only)",
+                     seconds=0.009, ratio=0.9))
+    figure = _chart(monkeypatch, rows)
+    renderer = figure.canvas.get_renderer()
+    (legend,) = figure.legends
+    assert len(legend.get_texts()) == 7
+    box = legend.get_window_extent(renderer)
+    assert 0 <= box.x0 and box.x1 <= figure.bbox.width and 0 <= box.y0
+    for ax in figure.axes:  # below the panels and their tick labels, not over them
+        assert ax.get_tightbbox(renderer).y0 >= box.y1
+
+
+def test_default_mode_chart_does_not_call_its_threads_pinned(monkeypatch):
+    """gdcore bench without --peers runs in one process on every core: nothing is pinned."""
+    rows = bench._default_rows_for_plot(
+        [{"shape": "small", "threads": 1, "gdcore": 0.3, "numpy": 0.45, "roofline": 0.28}], 64)
+    assert all("pinned" not in bench._threads_label(row) for row in rows)
+    figure = _chart(monkeypatch, rows)
+    ticks = [label.get_text() for label in figure.axes[0].get_xticklabels()]
+    assert ticks == ["1 thread"]
+
+
+# ------------------------------------------------------------------------------- JAX's threads
+def test_jax_single_thread_settings_are_real_xla_flags_and_the_notes_credit_the_pin():
+    """intra_op_parallelism_threads=1 is no XLA flag, and a bare word in XLA_FLAGS silently
+    drops the flags after it; --xla_cpu_multi_thread_eigen=false does not hold JAX to one
+    thread either: the affinity pin does, and the notes must say so."""
+    flags = _peers.thread_environment(1, "jax")["XLA_FLAGS"].split()
+    assert flags and all(flag.startswith("--") for flag in flags)
+    assert "XLA_FLAGS" not in _peers.thread_environment(2, "jax")  # all cores: JAX's defaults
+    notes = " ".join(bench.suite_notes([], ["small"], 1, 64, 120, [], []))
+    assert "intra_op_parallelism_threads" not in notes
+    assert all(flag in notes for flag in flags)
+    assert "pinned to one core (sched_setaffinity), which holds every framework to it" in notes
