@@ -31,6 +31,7 @@ anything, so it never writes a file that load refuses.
 import contextlib
 import errno
 import inspect
+import io
 import json
 import os
 import secrets
@@ -197,6 +198,7 @@ def _snapshot(model, optimizer):
 
 def _write_zip(file, members):
     archive = zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+    member = None
     try:
         for name, array in members:
             info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_DATE)
@@ -208,8 +210,13 @@ def _write_zip(file, members):
         # The file is thrown away (see _atomic_write), so the archive is detached, not closed:
         # after a Ctrl-C inside a member's close it still counts as writing, and close() (from a
         # with-block, or later from the garbage collector) raised ValueError in place of the
-        # KeyboardInterrupt. Without its file, close() does nothing.
+        # KeyboardInterrupt. Without its file, close() does nothing. The member interrupted in
+        # its close is marked closed too (its base class's close skips the zip bookkeeping):
+        # Python 3.13's finalizer would otherwise finish that close on the detached archive
+        # and print "Exception ignored ... AttributeError".
         archive.fp = None
+        if member is not None and not member.closed:
+            io.BufferedIOBase.close(member)
         raise
     archive.close()
 
