@@ -68,6 +68,18 @@ def test_a_schedule_continues_across_fit_calls():
     assert h1.history["lr"] == pytest.approx(h2.history["lr"] + h3.history["lr"])
 
 
+def _resumed(tmp_path, X, y, optimizer, schedule, k, epochs):
+    """Train MLP([5, 8, 3], seed=1) for k epochs, checkpoint it, load it and train it on to
+    ``epochs`` with the same schedule object: (the loaded model, the history of the rest)."""
+    first = gd.MLP([5, 8, 3], seed=1)
+    first.fit(X, y, optimizer=optimizer, epochs=k, seed=3, schedule=schedule, verbose=0)
+    first.save(tmp_path / "ck.npz", optimizer=optimizer)
+    resumed, optimizer = gd.load(tmp_path / "ck.npz", with_optimizer=True)
+    rest = resumed.fit(X, y, optimizer=optimizer, epochs=epochs, initial_epoch=k, seed=3,
+                       schedule=schedule, verbose=0)
+    return resumed, rest
+
+
 def test_a_fresh_schedule_resuming_at_initial_epoch_starts_there(tmp_path):
     """Training resumed from a checkpoint (a loaded model is a new model, so the schedule
     restarts) must follow the schedule from epoch k, as one fit would have."""
@@ -75,13 +87,8 @@ def test_a_fresh_schedule_resuming_at_initial_epoch_starts_there(tmp_path):
     one = gd.MLP([5, 8, 3], seed=1)
     whole = one.fit(X, y, optimizer=gd.optim.SGD(lr=0.1, momentum=0.9), epochs=4, seed=3,
                     schedule=gd.schedules.StepLR(1, gamma=0.5), verbose=0)
-    first = gd.MLP([5, 8, 3], seed=1)
-    optimizer, schedule = gd.optim.SGD(lr=0.1, momentum=0.9), gd.schedules.StepLR(1, gamma=0.5)
-    first.fit(X, y, optimizer=optimizer, epochs=2, seed=3, schedule=schedule, verbose=0)
-    first.save(tmp_path / "ck.npz", optimizer=optimizer)
-    resumed, optimizer = gd.load(tmp_path / "ck.npz", with_optimizer=True)
-    rest = resumed.fit(X, y, optimizer=optimizer, epochs=4, initial_epoch=2, seed=3,
-                       schedule=schedule, verbose=0)
+    resumed, rest = _resumed(tmp_path, X, y, gd.optim.SGD(lr=0.1, momentum=0.9),
+                             gd.schedules.StepLR(1, gamma=0.5), 2, 4)
     assert rest.history["lr"] == whole.history["lr"][2:]
     for a, b in zip(resumed.get_weights(), one.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -102,12 +109,7 @@ def test_plateau_resumes_from_a_checkpoint_with_its_schedule_object(tmp_path):
     whole = gd.MLP([5, 8, 3], seed=1).fit(X, y, optimizer=gd.optim.SGD(lr=0.05), epochs=6,
                                           seed=3, schedule=plateau(), verbose=0)
     assert len(set(whole.history["lr"][3:])) > 1 or whole.history["lr"][3] < 0.05  # it reduces
-    first, optimizer, schedule = gd.MLP([5, 8, 3], seed=1), gd.optim.SGD(lr=0.05), plateau()
-    first.fit(X, y, optimizer=optimizer, epochs=3, seed=3, schedule=schedule, verbose=0)
-    first.save(tmp_path / "ck.npz", optimizer=optimizer)
-    resumed, optimizer = gd.load(tmp_path / "ck.npz", with_optimizer=True)
-    rest = resumed.fit(X, y, optimizer=optimizer, epochs=6, initial_epoch=3, seed=3,
-                       schedule=schedule, verbose=0)
+    _, rest = _resumed(tmp_path, X, y, gd.optim.SGD(lr=0.05), plateau(), 3, 6)
     assert rest.history["lr"] == whole.history["lr"][3:]
     assert rest.history["loss"] == whole.history["loss"][3:]
 
