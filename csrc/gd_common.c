@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <omp.h>
 #include <pthread.h>
+#include <stdlib.h>
 #endif
 
 int64_t gd_n_params(const gd_net *net)
@@ -47,14 +48,45 @@ int gd_openmp_enabled(void)
 #endif
 }
 
-int gd_num_procs(void)
+#ifdef _OPENMP
+static int compare_ints(const void *a, const void *b)
+{
+    const int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+#endif
+
+int gd_place_cpus(int *ids, int cap)
 {
 #ifdef _OPENMP
-    /* the process's CPUs: its affinity now, or with OMP_PROC_BIND its affinity before libgomp
-     * bound the initial thread to one place (that thread's own mask then shows one CPU) */
-    return omp_get_num_procs();
+    /* With places (OMP_PLACES, OMP_PROC_BIND, GOMP_CPU_AFFINITY) OpenMP's threads run on the
+     * places' CPUs alone, whatever the process's affinity says: libgomp bound the initial
+     * thread to one place at load (its own mask then shows one CPU), and omp_get_num_procs
+     * still counts every CPU of the process even when OMP_PLACES="{0}" puts all threads on
+     * one. libgomp leaves out the CPUs the process may not use. */
+    const int places = omp_get_num_places();
+    int p, n = 0, distinct = 0;
+    if (places <= 0)
+        return -1;
+    for (p = 0; p < places; p++) {
+        const int k = omp_get_place_num_procs(p);
+        if (ids != NULL && n + k <= cap)
+            omp_get_place_proc_ids(p, ids + n);
+        n += k;
+    }
+    if (ids == NULL)
+        return n;
+    if (n > cap)
+        return -1;
+    qsort(ids, (size_t)n, sizeof *ids, compare_ints);
+    for (p = 0; p < n; p++)
+        if (p == 0 || ids[p] != ids[p - 1])
+            ids[distinct++] = ids[p];
+    return distinct;
 #else
-    return 0;
+    (void)ids;
+    (void)cap;
+    return -1;
 #endif
 }
 

@@ -9,6 +9,7 @@ exception. GEMM comes from SciPy's BLAS (scipy.linalg.cython_blas), handed to C 
 from libc.signal cimport SIGINT
 from posix.signal cimport sigaction, sigaction_t, sigemptyset
 from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -172,9 +173,21 @@ def vector_isa():
     return gd_vector_isa().decode()
 
 
-def num_procs():
-    """omp_get_num_procs(): the CPUs this process may use (0 without OpenMP)."""
-    return gd_num_procs()
+def place_cpus():
+    """The sorted CPU ids of OpenMP's places (OMP_PLACES, OMP_PROC_BIND, GOMP_CPU_AFFINITY), or
+    None when there are none (or no OpenMP): gd_place_cpus."""
+    cdef int n = gd_place_cpus(NULL, 0)
+    cdef int *ids
+    if n <= 0:
+        return None
+    ids = <int *>malloc(n * sizeof(int))
+    if ids == NULL:
+        raise MemoryError()
+    try:
+        n = gd_place_cpus(ids, n)
+        return None if n <= 0 else [ids[i] for i in range(n)]
+    finally:
+        free(ids)
 
 
 def max_threads():

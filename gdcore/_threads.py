@@ -22,17 +22,24 @@ _controller = None
 MAX_THREADS = 4096
 
 
-def usable_cores():
-    """Cores this process may run on (CPU affinity where the OS reports it). As OpenMP counts
-    them where it can: with OMP_PROC_BIND, libgomp binds the main thread to one place at load,
-    and that thread's affinity then shows one CPU of the process's two."""
-    procs = _core.num_procs()
-    if procs > 0:
-        return procs
+def usable_cpu_ids():
+    """The CPUs gdcore's threads may run on, sorted, or None where the OS does not say: the
+    CPUs of OpenMP's places when it binds threads (OMP_PLACES, OMP_PROC_BIND: libgomp binds the
+    main thread to one place at load, and that thread's own affinity then shows one CPU of the
+    process's), else the process's affinity."""
+    places = _core.place_cpus()
+    if places is not None:
+        return places
     try:
-        return len(os.sched_getaffinity(0))
+        return sorted(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        return None
+
+
+def usable_cores():
+    """How many cores gdcore's threads may run on (see usable_cpu_ids)."""
+    cpus = usable_cpu_ids()
+    return len(cpus) if cpus else (os.cpu_count() or 1)
 
 
 def resolve_n_threads(n_threads):

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import _peers
 from ._peers import CHECK_BATCHES, FRAMEWORKS, synthetic_mnist
-from ._threads import MAX_THREADS, usable_cores
+from ._threads import MAX_THREADS, usable_cores, usable_cpu_ids
 from .cli import output_file
 from .models import MLP, epoch_permutation
 from .optim import SGD
@@ -135,10 +135,8 @@ def peer_installed(name):
 
 
 def _usable_cpus():
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except AttributeError:  # no affinity control (not Linux): nothing is pinned
-        return None
+    """The CPUs peers are pinned to (None: no affinity control, nothing is pinned)."""
+    return usable_cpu_ids()
 
 
 class PeerError(RuntimeError):

@@ -372,3 +372,19 @@ def test_jax_single_thread_settings_are_real_xla_flags_and_the_notes_credit_the_
     assert "intra_op_parallelism_threads" not in notes
     assert all(flag in notes for flag in flags)
     assert "pinned to one core (sched_setaffinity), which holds every framework to it" in notes
+
+
+def test_default_threads_fit_the_cpus_peers_are_pinned_to_under_omp_proc_bind():
+    """Under OMP_PROC_BIND the default --threads counted the process's CPUs while the peers'
+    pinning read the main thread's mask (one CPU once libgomp bound it): --peers refused its
+    own default."""
+    import os
+    import subprocess
+    import sys
+    code = ("from gdcore import bench; threads = bench._default_threads().split(','); "
+            "cpus = bench._usable_cpus(); print(cpus is None or max(map(int, threads)) <= len(cpus))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "OMP_PROC_BIND": "true"}, timeout=120,
+                            cwd=os.path.dirname(__file__))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"

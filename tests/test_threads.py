@@ -268,3 +268,6 @@ def test_omp_proc_bind_does_not_shrink_the_default_thread_count():
         return int(result.stdout)
 
     assert default_threads(OMP_PROC_BIND="true", OMP_PLACES="cores") == default_threads()
+    # and places narrower than the process: every OpenMP thread runs on CPU 0 (omp_get_num_procs
+    # still counted 2, and two threads spun against each other on one CPU: fit 75x slower)
+    assert default_threads(OMP_PLACES="{0}") == 1
