@@ -1,9 +1,13 @@
 /* Parts of the core that do not depend on the element type. */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* cpu_set_t and pthread_getaffinity_np, for gd_team_cpus */
+#endif
 #include "gd_types.h"
 #ifdef _OPENMP
 #include <dirent.h>
 #include <omp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #endif
 
@@ -87,6 +91,35 @@ int gd_place_cpus(int *ids, int cap)
     (void)ids;
     (void)cap;
     return -1;
+#endif
+}
+
+int gd_team_cpus(int threads)
+{
+#if defined(_OPENMP) && defined(__linux__)
+    /* Where a team of this size runs, asked of its threads: the union of their affinity
+     * masks. OpenMP's binding (OMP_PLACES, OMP_PROC_BIND=primary, GOMP_CPU_AFFINITY, places
+     * that repeat a CPU) can put several threads on one CPU whatever the process's affinity
+     * says, and the main thread's own mask shows only its place; the team's threads know. */
+    cpu_set_t all;
+    int failed = 0;
+    CPU_ZERO(&all);
+#pragma omp parallel num_threads(gd_team_size(threads < 1 ? 1 : threads))
+    {
+        cpu_set_t mine;
+        const int error = pthread_getaffinity_np(pthread_self(), sizeof mine, &mine);
+#pragma omp critical(gd_team_cpus)
+        {
+            if (error != 0)
+                failed = 1; /* more CPUs than cpu_set_t holds */
+            else
+                CPU_OR(&all, &all, &mine);
+        }
+    }
+    return failed ? 0 : CPU_COUNT(&all);
+#else
+    (void)threads;
+    return 0;
 #endif
 }
 

@@ -142,6 +142,9 @@ int gd_max_threads(void);
  * distinct, into ids[0, cap): their count; with ids NULL, the size ids needs. -1 when there are
  * no places (threads are not bound: the process's affinity says where they run). */
 int gd_place_cpus(int *ids, int cap);
+/* How many CPUs a team of `threads` OpenMP threads runs on (the union of their affinity
+ * masks; Linux), or 0 where that cannot be asked. */
+int gd_team_cpus(int threads);
 /* The thread count to run a parallel region with, given the one wanted: 1 in a child process
  * forked from a process that had other threads or ran a gdcore team (GNU OpenMP would hang
  * there if one of them was its pool; see gd_common.c). */

@@ -90,6 +90,7 @@ cdef extern from "gdcore.h" nogil:
     int gd_openmp_enabled()
     int gd_max_threads()
     int gd_place_cpus(int *ids, int cap)
+    int gd_team_cpus(int threads)
     int gd_fork_limited()
     const char *gd_vector_isa()
 

@@ -173,6 +173,12 @@ def vector_isa():
     return gd_vector_isa().decode()
 
 
+def team_cpus(int threads):
+    """How many CPUs a team of ``threads`` OpenMP threads runs on, asked of the team's threads
+    (0 where that cannot be asked: not Linux, or no OpenMP): gd_team_cpus."""
+    return gd_team_cpus(threads)
+
+
 def place_cpus():
     """The sorted CPU ids of OpenMP's places (OMP_PLACES, OMP_PROC_BIND, GOMP_CPU_AFFINITY), or
     None when there are none (or no OpenMP): gd_place_cpus."""

@@ -37,9 +37,16 @@ def usable_cpu_ids():
 
 
 def usable_cores():
-    """How many cores gdcore's threads may run on (see usable_cpu_ids)."""
-    cpus = usable_cpu_ids()
-    return len(cpus) if cpus else (os.cpu_count() or 1)
+    """How many cores gdcore's threads may run on: the CPUs a team of OpenMP's default size
+    runs on, asked of its threads. Neither the process's affinity nor OpenMP's places say it
+    alone: OMP_PROC_BIND=primary, places that repeat a CPU, or an affinity set after libgomp
+    bound its threads put two of them on one CPU, where they spin against each other (a fit
+    6x slower than on one thread). Elsewhere (not Linux) the CPUs of usable_cpu_ids."""
+    cpus = _core.team_cpus(_core.max_threads())
+    if cpus > 0:
+        return cpus
+    ids = usable_cpu_ids()
+    return len(ids) if ids else (os.cpu_count() or 1)
 
 
 def resolve_n_threads(n_threads):

@@ -271,3 +271,7 @@ def test_omp_proc_bind_does_not_shrink_the_default_thread_count():
     # and places narrower than the process: every OpenMP thread runs on CPU 0 (omp_get_num_procs
     # still counted 2, and two threads spun against each other on one CPU: fit 75x slower)
     assert default_threads(OMP_PLACES="{0}") == 1
+    # binding that puts the whole team on the primary thread's place, or places that repeat
+    # a CPU: the places' CPUs are two, the team's one (asked of the team's threads)
+    assert default_threads(OMP_PROC_BIND="primary") == 1
+    assert default_threads(OMP_PLACES="{0},{0},{1}") == 1
