@@ -120,9 +120,26 @@ def check_y(y, loss, n_samples, n_outputs, dtype, name="y", x_name="X"):
 
 
 def check_positive_int(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return check_int(value, name, minimum=1)
+
+
+def check_int(value, name, *, minimum, maximum=None):
+    """An int in [minimum, maximum] (NumPy's integers too, not a bool), or ValueError naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
+            or value < minimum or (maximum is not None and value > maximum):
+        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        limit = (f" (at most 2**{maximum.bit_length() - 1})"
+                 if maximum is not None and isinstance(value, numbers.Integral) and value > 0
+                 else "")
+        raise ValueError(f"{name} must be {kind}{limit}, got {value!r}")
     return int(value)
+
+
+def check_bool(value, name):
+    """A bool (or NumPy's): bool() would make any non-empty string True, "no" included."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
 
 
 def check_seed(seed, name="seed"):

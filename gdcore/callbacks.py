@@ -7,16 +7,7 @@ import math
 import numbers
 import os
 
-import numpy as np
-
-from ._validation import finite_float
-
-
-def _check_bool(value, name):
-    # bool() would make any non-empty string True, "no" and "False" included
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return bool(value)
+from ._validation import check_bool, check_int, check_real
 
 
 def _check_path(path):
@@ -28,20 +19,6 @@ def _check_path(path):
     if not path:
         raise ValueError("path must not be empty")
     return path
-
-
-def _check_patience(patience):
-    if isinstance(patience, (bool, np.bool_)) or not isinstance(patience, numbers.Integral) \
-            or patience < 0:
-        raise ValueError(f"patience must be an int >= 0, got {patience!r}")
-    return int(patience)
-
-
-def _check_min_delta(min_delta):
-    value = finite_float(min_delta)
-    if value is None or value < 0:
-        raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
-    return value
 
 
 class _CheckedSettings:
@@ -189,8 +166,9 @@ class EarlyStopping(_CheckedSettings, Callback):
     stopped_epoch : int or None
     """
 
-    _CHECKS = {"patience": _check_patience, "min_delta": _check_min_delta,
-               "restore_best_weights": lambda value: _check_bool(value, "restore_best_weights")}
+    _CHECKS = {"patience": lambda value: check_int(value, "patience", minimum=0),
+               "min_delta": lambda value: check_real(value, "min_delta", low=0),
+               "restore_best_weights": lambda value: check_bool(value, "restore_best_weights")}
 
     def __init__(self, monitor="val_loss", *, patience=0, min_delta=0.0, mode="auto",
                  restore_best_weights=False):
@@ -258,8 +236,8 @@ class ModelCheckpoint(_CheckedSettings, Callback):
     """
 
     _CHECKS = {"path": _check_path,
-               "save_best_only": lambda value: _check_bool(value, "save_best_only"),
-               "save_optimizer": lambda value: _check_bool(value, "save_optimizer")}
+               "save_best_only": lambda value: check_bool(value, "save_best_only"),
+               "save_optimizer": lambda value: check_bool(value, "save_optimizer")}
 
     def __init__(self, path, *, monitor="val_loss", save_best_only=False, mode="auto",
                  save_optimizer=True):

@@ -12,8 +12,8 @@ import numpy as np
 from . import _core, losses, optim, schedules
 from . import callbacks as callbacks_module
 from ._threads import blas_single_thread, new_lock, resolve_n_threads, usable_cores
-from ._validation import (_conversion_note, check_non_negative_number, check_positive_int,
-                          check_seed, check_X, check_y, finite_float)
+from ._validation import (_conversion_note, check_bool, check_non_negative_number,
+                          check_positive_int, check_seed, check_X, check_y, finite_float)
 from .layers import NEGATIVE_SLOPE, ACTIVATIONS, Dense, Dropout, check_activation
 
 _MAX_LAYERS = 64  # csrc/gd_train.c GD_MAX_LAYERS
@@ -1057,8 +1057,7 @@ class Sequential:
         batch_size = check_positive_int(batch_size, "batch_size")
         l1 = check_non_negative_number(l1, "l1")
         l2 = check_non_negative_number(l2, "l2")
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be a bool, got {shuffle!r}")
+        check_bool(shuffle, "shuffle")
         if verbose not in (0, 1, 2, False, True):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         if on_divergence not in ("raise", "stop", "ignore"):

@@ -7,7 +7,7 @@ import inspect
 import numpy as np
 
 from ._threads import new_lock
-from ._validation import finite_float
+from ._validation import check_bool, finite_float
 
 # Codes of csrc/gd_types.h gd_optim_kind.
 _SGD, _ADAM, _ADAMW, _RMSPROP, _ADAGRAD = 0, 1, 2, 3, 4
@@ -35,7 +35,7 @@ def _number(name, **bounds):
 
 def _flag(name):
     """The assignment check of a bool hyperparameter."""
-    return lambda value: _check_bool(value, name)
+    return lambda value: check_bool(value, name)
 
 
 def _check_betas(betas):
@@ -43,12 +43,6 @@ def _check_betas(betas):
         raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
     return (_check_number(betas[0], "betas[0]", below=1),
             _check_number(betas[1], "betas[1]", below=1))
-
-
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return bool(value)
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)

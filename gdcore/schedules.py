@@ -31,7 +31,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._validation import check_real
+from ._validation import check_int, check_real
 
 __all__ = ["Schedule", "Constant", "StepLR", "MultiStepLR", "ExponentialLR", "InverseTimeLR",
            "CosineAnnealingLR", "PiecewiseLR", "LinearWarmup", "ReduceLROnPlateau", "get"]
@@ -40,17 +40,6 @@ __all__ = ["Schedule", "Constant", "StepLR", "MultiStepLR", "ExponentialLR", "In
 # ---------------------------------------------------------------------------------- validation
 # Periods and milestones meet epoch, step and sample counts in int64 arithmetic
 _MAX_PERIOD = 2**62
-
-
-def _check_int(value, name, *, minimum, maximum=None):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
-            or value < minimum or (maximum is not None and value > maximum):
-        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-        limit = (f" (at most 2**{maximum.bit_length() - 1})"
-                 if maximum is not None and isinstance(value, numbers.Integral) and value > 0
-                 else "")
-        raise ValueError(f"{name} must be {kind}{limit}, got {value!r}")
-    return int(value)
 
 
 def _check_choice(value, name, choices):
@@ -148,10 +137,10 @@ class Schedule:
             Rows per epoch; needed with ``initial_epoch`` > 0.
         """
         if epochs is not None:
-            epochs = _check_int(epochs, "epochs", minimum=1)
+            epochs = check_int(epochs, "epochs", minimum=1)
         if n_batches is not None:
-            n_batches = _check_int(n_batches, "n_batches", minimum=1)
-        initial_epoch = _check_int(initial_epoch, "initial_epoch", minimum=0)
+            n_batches = check_int(n_batches, "n_batches", minimum=1)
+        initial_epoch = check_int(initial_epoch, "initial_epoch", minimum=0)
         if owner is not None:
             if self._restarts(owner, initial_epoch):
                 self.reset()
@@ -204,10 +193,10 @@ class Schedule:
         lrs : ndarray of shape (n_batches,), dtype float64
             ``lrs[b]`` is the learning rate of batch ``b``; constant for per-epoch schedules.
         """
-        n_batches = _check_int(n_batches, "n_batches", minimum=1)
+        n_batches = check_int(n_batches, "n_batches", minimum=1)
         base_lr = check_real(base_lr, "base_lr", low=0)
         if n_samples is not None:
-            n_samples = _check_int(n_samples, "n_samples", minimum=1)
+            n_samples = check_int(n_samples, "n_samples", minimum=1)
         elif self.needs_n_samples:
             raise ValueError(f"{type(self).__name__} counts samples: batch_lrs needs n_samples")
         with np.errstate(over="ignore", invalid="ignore"):  # refused just below instead
@@ -261,9 +250,9 @@ class Schedule:
         lrs : ndarray of shape (n_epochs,), or (n_epochs, n_batches) when n_batches is given
             Without ``n_batches``, the learning rate of each epoch.
         """
-        n_epochs = _check_int(n_epochs, "n_epochs", minimum=1)
+        n_epochs = check_int(n_epochs, "n_epochs", minimum=1)
         if n_batches is not None:  # 0 is no batch count at all, not "not given"
-            n_batches = _check_int(n_batches, "n_batches", minimum=1)
+            n_batches = check_int(n_batches, "n_batches", minimum=1)
         if n_batches is None and self.per_step:
             raise ValueError(f"{self!r} changes the learning rate within an epoch: "
                              "values needs n_batches")
@@ -372,7 +361,7 @@ class StepLR(_PositionSchedule):
     """
 
     def __init__(self, step_size, *, gamma=0.1, unit="epoch"):
-        self.step_size = _check_int(step_size, "step_size", minimum=1, maximum=_MAX_PERIOD)
+        self.step_size = check_int(step_size, "step_size", minimum=1, maximum=_MAX_PERIOD)
         self.gamma = check_real(gamma, "gamma", low=0, low_open=True)
         super().__init__(unit)
 
@@ -405,7 +394,7 @@ class MultiStepLR(_PositionSchedule):
             raise ValueError(f"milestones must be a sequence of ints, got {milestones!r}") from None
         if not milestones:
             raise ValueError("milestones must hold at least one epoch")
-        milestones = [_check_int(m, f"milestones[{i}]", minimum=1, maximum=_MAX_PERIOD)
+        milestones = [check_int(m, f"milestones[{i}]", minimum=1, maximum=_MAX_PERIOD)
                       for i, m in enumerate(milestones)]
         if any(b <= a for a, b in zip(milestones, milestones[1:])):
             raise ValueError(f"milestones must be strictly increasing, got {milestones!r}")
@@ -510,7 +499,7 @@ class CosineAnnealingLR(_PositionSchedule):
     """
 
     def __init__(self, T_max=None, *, eta_min=0.0, unit="epoch"):
-        self.T_max = None if T_max is None else _check_int(T_max, "T_max", minimum=1,
+        self.T_max = None if T_max is None else check_int(T_max, "T_max", minimum=1,
                                                            maximum=_MAX_PERIOD)
         self.eta_min = check_real(eta_min, "eta_min", low=0)
         super().__init__(unit)
@@ -594,11 +583,11 @@ class LinearWarmup(Schedule):
             raise ValueError("LinearWarmup needs exactly one of warmup_epochs and warmup_steps, "
                              f"got warmup_epochs={warmup_epochs!r}, warmup_steps={warmup_steps!r}")
         if warmup_epochs is not None:
-            self.warmup_epochs = _check_int(warmup_epochs, "warmup_epochs", minimum=1,
+            self.warmup_epochs = check_int(warmup_epochs, "warmup_epochs", minimum=1,
                                             maximum=_MAX_PERIOD)
             self.warmup_steps = None
         else:
-            self.warmup_steps = _check_int(warmup_steps, "warmup_steps", minimum=1,
+            self.warmup_steps = check_int(warmup_steps, "warmup_steps", minimum=1,
                                            maximum=_MAX_PERIOD)
             self.warmup_epochs = None
         self.start_factor = check_real(start_factor, "start_factor", low=0, high=1)
@@ -712,10 +701,10 @@ class ReduceLROnPlateau(Schedule):
         self.monitor = monitor
         self.mode = _check_choice(mode, "mode", ("min", "max"))
         self.factor = check_real(factor, "factor", low=0, low_open=True, high=1, high_open=True)
-        self.patience = _check_int(patience, "patience", minimum=0)
+        self.patience = check_int(patience, "patience", minimum=0)
         self.threshold = check_real(threshold, "threshold", low=0)
         self.threshold_mode = _check_choice(threshold_mode, "threshold_mode", ("rel", "abs"))
-        self.cooldown = _check_int(cooldown, "cooldown", minimum=0)
+        self.cooldown = check_int(cooldown, "cooldown", minimum=0)
         self.min_lr = check_real(min_lr, "min_lr", low=0)
         self.eps = check_real(eps, "eps", low=0)
         super().__init__()
