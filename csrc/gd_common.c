@@ -8,7 +8,6 @@
 #include <omp.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdlib.h>
 #endif
 
 int64_t gd_n_params(const gd_net *net)
@@ -52,57 +51,16 @@ int gd_openmp_enabled(void)
 #endif
 }
 
-#ifdef _OPENMP
-static int compare_ints(const void *a, const void *b)
-{
-    const int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
-}
-#endif
-
-int gd_place_cpus(int *ids, int cap)
-{
-#ifdef _OPENMP
-    /* With places (OMP_PLACES, OMP_PROC_BIND, GOMP_CPU_AFFINITY) OpenMP's threads run on the
-     * places' CPUs alone, whatever the process's affinity says: libgomp bound the initial
-     * thread to one place at load (its own mask then shows one CPU), and omp_get_num_procs
-     * still counts every CPU of the process even when OMP_PLACES="{0}" puts all threads on
-     * one. libgomp leaves out the CPUs the process may not use. */
-    const int places = omp_get_num_places();
-    int p, n = 0, distinct = 0;
-    if (places <= 0)
-        return -1;
-    for (p = 0; p < places; p++) {
-        const int k = omp_get_place_num_procs(p);
-        if (ids != NULL && n + k <= cap)
-            omp_get_place_proc_ids(p, ids + n);
-        n += k;
-    }
-    if (ids == NULL)
-        return n;
-    if (n > cap)
-        return -1;
-    qsort(ids, (size_t)n, sizeof *ids, compare_ints);
-    for (p = 0; p < n; p++)
-        if (p == 0 || ids[p] != ids[p - 1])
-            ids[distinct++] = ids[p];
-    return distinct;
-#else
-    (void)ids;
-    (void)cap;
-    return -1;
-#endif
-}
-
-int gd_team_cpus(int threads)
+int gd_team_cpus(int threads, int *ids, int cap)
 {
 #if defined(_OPENMP) && defined(__linux__)
     /* Where a team of this size runs, asked of its threads: the union of their affinity
      * masks. OpenMP's binding (OMP_PLACES, OMP_PROC_BIND=primary, GOMP_CPU_AFFINITY, places
      * that repeat a CPU) can put several threads on one CPU whatever the process's affinity
-     * says, and the main thread's own mask shows only its place; the team's threads know. */
+     * says, and the main thread's own mask shows only its place (libgomp bound it there at
+     * load); the team's threads know. */
     cpu_set_t all;
-    int failed = 0;
+    int failed = 0, cpu, n = 0;
     CPU_ZERO(&all);
 #pragma omp parallel num_threads(gd_team_size(threads < 1 ? 1 : threads))
     {
@@ -116,9 +74,16 @@ int gd_team_cpus(int threads)
                 CPU_OR(&all, &all, &mine);
         }
     }
-    return failed ? 0 : CPU_COUNT(&all);
+    if (failed)
+        return 0;
+    for (cpu = 0; cpu < CPU_SETSIZE && n < cap; cpu++)
+        if (CPU_ISSET(cpu, &all))
+            ids[n++] = cpu;
+    return n;
 #else
     (void)threads;
+    (void)ids;
+    (void)cap;
     return 0;
 #endif
 }

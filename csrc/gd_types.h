@@ -138,13 +138,9 @@ int64_t gd_shard_work_len(const gd_net *net);
 /* 1 when the core was built with OpenMP; the largest thread count OpenMP would use now. */
 int gd_openmp_enabled(void);
 int gd_max_threads(void);
-/* The CPUs OpenMP's places hold (OMP_PLACES, OMP_PROC_BIND, GOMP_CPU_AFFINITY), sorted and
- * distinct, into ids[0, cap): their count; with ids NULL, the size ids needs. -1 when there are
- * no places (threads are not bound: the process's affinity says where they run). */
-int gd_place_cpus(int *ids, int cap);
-/* How many CPUs a team of `threads` OpenMP threads runs on (the union of their affinity
- * masks; Linux), or 0 where that cannot be asked. */
-int gd_team_cpus(int threads);
+/* The CPUs a team of `threads` OpenMP threads runs on (the union of their affinity masks;
+ * Linux), ascending, into ids[0, cap): their count, or 0 where that cannot be asked. */
+int gd_team_cpus(int threads, int *ids, int cap);
 /* The thread count to run a parallel region with, given the one wanted: 1 in a child process
  * forked from a process that had other threads or ran a gdcore team (GNU OpenMP would hang
  * there if one of them was its pool; see gd_common.c). */

@@ -89,8 +89,7 @@ cdef extern from "gdcore.h" nogil:
     int64_t gd_n_params(const gd_net *net)
     int gd_openmp_enabled()
     int gd_max_threads()
-    int gd_place_cpus(int *ids, int cap)
-    int gd_team_cpus(int threads)
+    int gd_team_cpus(int threads, int *ids, int cap)
     int gd_fork_limited()
     const char *gd_vector_isa()
 

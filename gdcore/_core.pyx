@@ -9,7 +9,6 @@ exception. GEMM comes from SciPy's BLAS (scipy.linalg.cython_blas), handed to C 
 from libc.signal cimport SIGINT
 from posix.signal cimport sigaction, sigaction_t, sigemptyset
 from libc.stdint cimport int32_t, int64_t, uint64_t
-from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -174,26 +173,11 @@ def vector_isa():
 
 
 def team_cpus(int threads):
-    """How many CPUs a team of ``threads`` OpenMP threads runs on, asked of the team's threads
-    (0 where that cannot be asked: not Linux, or no OpenMP): gd_team_cpus."""
-    return gd_team_cpus(threads)
-
-
-def place_cpus():
-    """The sorted CPU ids of OpenMP's places (OMP_PLACES, OMP_PROC_BIND, GOMP_CPU_AFFINITY), or
-    None when there are none (or no OpenMP): gd_place_cpus."""
-    cdef int n = gd_place_cpus(NULL, 0)
-    cdef int *ids
-    if n <= 0:
-        return None
-    ids = <int *>malloc(n * sizeof(int))
-    if ids == NULL:
-        raise MemoryError()
-    try:
-        n = gd_place_cpus(ids, n)
-        return None if n <= 0 else [ids[i] for i in range(n)]
-    finally:
-        free(ids)
+    """The CPU ids a team of ``threads`` OpenMP threads runs on, asked of the team's threads
+    (gd_team_cpus), or None where that cannot be asked (not Linux, or no OpenMP)."""
+    cdef int ids[1024]  # CPU_SETSIZE: the most a cpu_set_t holds
+    cdef int n = gd_team_cpus(threads, ids, 1024)
+    return [ids[i] for i in range(n)] if n > 0 else None
 
 
 def max_threads():

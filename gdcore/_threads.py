@@ -23,30 +23,26 @@ MAX_THREADS = 4096
 
 
 def usable_cpu_ids():
-    """The CPUs gdcore's threads may run on, sorted, or None where the OS does not say: the
-    CPUs of OpenMP's places when it binds threads (OMP_PLACES, OMP_PROC_BIND: libgomp binds the
-    main thread to one place at load, and that thread's own affinity then shows one CPU of the
-    process's), else the process's affinity."""
-    places = _core.place_cpus()
-    if places is not None:
-        return places
+    """The CPUs gdcore's threads may run on, ascending, or None where the OS does not say:
+    where a team of OpenMP's default size runs, asked of its threads. Neither the process's
+    affinity nor OpenMP's places say it alone: libgomp binds the main thread to one place at
+    load (its own mask then shows one CPU of the process's), and OMP_PROC_BIND=primary,
+    places that repeat a CPU, or an affinity set after libgomp bound its threads put two of
+    them on one CPU, where they spin against each other (a fit 6x slower than on one thread).
+    Elsewhere (not Linux) the process's affinity, where the OS reports it."""
+    team = _core.team_cpus(_core.max_threads())
+    if team is not None:
+        return team
     try:
         return sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
+    except AttributeError:
         return None
 
 
 def usable_cores():
-    """How many cores gdcore's threads may run on: the CPUs a team of OpenMP's default size
-    runs on, asked of its threads. Neither the process's affinity nor OpenMP's places say it
-    alone: OMP_PROC_BIND=primary, places that repeat a CPU, or an affinity set after libgomp
-    bound its threads put two of them on one CPU, where they spin against each other (a fit
-    6x slower than on one thread). Elsewhere (not Linux) the CPUs of usable_cpu_ids."""
-    cpus = _core.team_cpus(_core.max_threads())
-    if cpus > 0:
-        return cpus
-    ids = usable_cpu_ids()
-    return len(ids) if ids else (os.cpu_count() or 1)
+    """How many cores gdcore's threads may run on (see usable_cpu_ids)."""
+    cpus = usable_cpu_ids()
+    return len(cpus) if cpus else (os.cpu_count() or 1)
 
 
 def resolve_n_threads(n_threads):
